@@ -1,0 +1,896 @@
+#!/usr/bin/env python3
+"""Train an LSTM on a noisy sine wave in plain NumPy, then let it draw the wave on its own.
+
+A faithful port of a learner's program built from *Deep Learning from Scratch 2*: the book's RNNLM
+training code (chapter 5) turned into sine-wave regression with the book's LSTM layers (chapter 6).
+The layers keep the book's interface (``params``, ``grads``, ``forward``, ``backward``; shapes N, T, D, H)
+and the run reproduces the original's numbers.  Read it top to bottom: settings, data, layers, model,
+training, prediction, plots, command line.
+
+    python train_sin_lstm.py              # train, predict, save results/ and show the figures
+    python train_sin_lstm.py --help       # every setting
+"""
+import argparse
+import math
+import os
+import signal
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+import numpy as np
+
+# ----------------------------------------------------------------------------------------------------------
+# Settings.  The defaults are the original program's; command-line flags override them.
+# ----------------------------------------------------------------------------------------------------------
+SEED = 773             # the original author tried 773, 326, 512 and 138
+BATCH_SIZE = 10        # windows per minibatch
+TIME_SIZE = 10         # steps per window = truncated-BPTT length
+HIDDEN_SIZE = 45       # LSTM units
+LEARNING_RATE = 0.008  # plain SGD
+EPOCHS = 301
+LOSS = "many-to-one"   # or "many-to-many": score every step, the original's commented-out variant
+STATEFUL = True        # carry the LSTM's state from one minibatch to the next, and into prediction
+FUTURE = 0             # closed-loop steps to generate past the end of the data
+
+N_POINTS = 101         # samples of the sine over [X_MIN, X_MAX]
+X_MIN, X_MAX = -2 * math.pi, 2 * math.pi
+NOISE = 0.05           # standard deviation of the Gaussian noise added to the training series
+
+OUT_DIR = "results"    # where figures and arrays are written
+GPU = False            # kept from the original; this script runs on the CPU only
+
+LOSSES = ("many-to-one", "many-to-many")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Data: a noisy sine, cut into overlapping windows.  The model sees samples 0..T-1 of a window and is
+# asked, at every step, for the next sample.
+# ----------------------------------------------------------------------------------------------------------
+def make_series(rng, n_points=N_POINTS, noise=NOISE):
+    """Return x, the clean sine at x, and the noisy training series (the first draw from rng)."""
+    x = np.linspace(X_MIN, X_MAX, n_points)
+    clean = np.sin(x)
+    noisy = clean + noise * rng.randn(n_points)
+    return x, clean, noisy
+
+
+def make_windows(series, time_size):
+    """Cut series into windows of time_size steps with targets one step ahead.
+
+    Returns xs and ts of shape (n_windows, T, 1), float32, where n_windows = len(series) - 1 - T,
+    xs[k, j] = series[k + j] and ts[k, j] = series[k + j + 1].
+    """
+    inputs, targets = series[:-1], series[1:]
+    starts = np.arange(len(inputs) - time_size)
+    index = starts[:, None] + np.arange(time_size)  # (n_windows, T)
+    return (inputs[index][:, :, None].astype(np.float32),
+            targets[index][:, :, None].astype(np.float32))
+
+
+def minibatches_per_epoch(n_inputs, batch_size):
+    """The original's count of minibatches per epoch: n_inputs // batch_size - 1 (n_inputs = N_POINTS - 1)."""
+    return n_inputs // batch_size - 1
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Layers, as in the book: each has lists params and grads and a forward/backward pair, and computes in
+# the dtype of its parameters (float32 for training, float64 for gradient checks).
+# ----------------------------------------------------------------------------------------------------------
+class SGD:
+    """Stochastic gradient descent: p <- p - lr * dL/dp, in place."""
+
+    def __init__(self, lr=0.01):
+        self.lr = lr
+
+    def update(self, params, grads):
+        for param, grad in zip(params, grads):
+            param -= self.lr * grad
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+class TimeAffine:
+    """y = x W + b at every time step: (N, T, H) -> (N, T, O)."""
+
+    def __init__(self, W, b):
+        self.params = [W, b]
+        self.grads = [np.zeros_like(W), np.zeros_like(b)]
+        self.x = None
+
+    def forward(self, x):
+        N, T, H = x.shape
+        W, b = self.params
+        self.x = x
+        return (x.reshape(N * T, H) @ W + b).reshape(N, T, -1)
+
+    def backward(self, dout):
+        N, T, H = self.x.shape
+        W, b = self.params
+        dout = dout.reshape(N * T, -1)  # (N*T, O)
+        self.grads[0][...] = self.x.reshape(N * T, H).T @ dout
+        self.grads[1][...] = dout.sum(axis=0)
+        return (dout @ W.T).reshape(N, T, H)
+
+
+def split_gates(a):
+    """The four H-wide blocks f, g, i, o of the last axis of a (..., 4H), as views."""
+    H = a.shape[-1] // 4
+    return a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
+
+
+def activate(A):
+    """Gate values from their inputs A (..., 4H): sigmoid for f, i, o and tanh for the candidate g."""
+    gates = sigmoid(A)  # one call for all four blocks; g is then redone with tanh
+    H = A.shape[-1] // 4
+    gates[..., H:2 * H] = np.tanh(A[..., H:2 * H])
+    return gates
+
+
+def activation_slopes(gates):
+    """d gates / dA, from the gate values: s (1 - s) for the sigmoids f, i, o and 1 - g^2 for tanh."""
+    slopes = gates * (1 - gates)
+    g = split_gates(gates)[1]
+    split_gates(slopes)[1][...] = 1 - g ** 2
+    return slopes
+
+
+class LSTM:
+    """One LSTM time step for a batch of N sequences, input size D, hidden size H.
+
+    Forward.  A = x Wx + h_prev Wh + b has shape (N, 4H): four blocks of H columns, in the order
+    f, g, i, o (forget gate, candidate, input gate, output gate):
+
+        f = sigmoid(A_f)    g = tanh(A_g)    i = sigmoid(A_i)    o = sigmoid(A_o)
+        c_next = f * c_prev + g * i
+        h_next = o * tanh(c_next)
+
+    Backward.  Given dh_next and dc_next, the gradients of the loss arriving at h_next and c_next,
+    and the slopes sigmoid'(A) = s (1 - s), tanh'(A) = 1 - tanh(A)^2:
+
+        ds   = dc_next + dh_next * o * (1 - tanh(c_next)^2)     all that reaches c_next
+        dc_prev = ds * f
+        dA_f = ds * c_prev           * f (1 - f)
+        dA_g = ds * i                * (1 - g^2)
+        dA_i = ds * g                * i (1 - i)
+        dA_o = dh_next * tanh(c_next) * o (1 - o)
+        dWx = x^T dA    dWh = h_prev^T dA    db = dA summed over the batch
+        dx  = dA Wx^T   dh_prev = dA Wh^T
+    """
+
+    def __init__(self, Wx, Wh, b):
+        self.params = [Wx, Wh, b]
+        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
+        self.cache = None
+
+    def forward(self, x, h_prev, c_prev):
+        Wx, Wh, b = self.params
+        gates = activate(x @ Wx + h_prev @ Wh + b)      # (N, 4H)
+        f, g, i, o = split_gates(gates)                 # (N, H) each
+        c_next = f * c_prev + g * i
+        h_next = o * np.tanh(c_next)
+        self.cache = (x, h_prev, c_prev, gates, c_next)
+        return h_next, c_next
+
+    def backward(self, dh_next, dc_next):
+        Wx, Wh, b = self.params
+        x, h_prev, c_prev, gates, c_next = self.cache
+        f, g, i, o = split_gates(gates)
+        tanh_c = np.tanh(c_next)
+        ds = dc_next + dh_next * o * (1 - tanh_c ** 2)
+        dgates = np.concatenate((ds * c_prev, ds * i, ds * g, dh_next * tanh_c), axis=1)  # d f, g, i, o
+        dA = dgates * activation_slopes(gates)          # (N, 4H)
+        self.grads[0][...] = x.T @ dA
+        self.grads[1][...] = h_prev.T @ dA
+        self.grads[2][...] = dA.sum(axis=0)
+        return dA @ Wx.T, dA @ Wh.T, ds * f
+
+
+class TimeLSTM:
+    """The LSTM step run over T steps: xs (N, T, D) -> hs (N, T, H).
+
+    The equations are LSTM's.  The loops run only the recurrence step by step; what does not depend on
+    the previous step (x Wx, the gates' slopes, the weight gradients) is computed for all T steps at once,
+    which is what makes a run fast.  Arrays are kept time-major inside: hs[t] is (N, H).
+
+    With stateful=True the last h and c of one call are the first of the next (set_state and
+    reset_state change them); the gradient still stops at each call's first step (truncated BPTT).
+    """
+
+    def __init__(self, Wx, Wh, b, stateful=False):
+        self.params = [Wx, Wh, b]
+        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
+        self.h, self.c = None, None
+        self.stateful = stateful
+        self.cache = None
+
+    def forward(self, xs):
+        Wx, Wh, b = self.params
+        N, T, D = xs.shape
+        H = Wh.shape[0]
+        if not self.stateful or self.h is None:
+            self.h = np.zeros((N, H), dtype=Wh.dtype)
+        if not self.stateful or self.c is None:
+            self.c = np.zeros((N, H), dtype=Wh.dtype)
+
+        xs = xs.transpose(1, 0, 2).reshape(T * N, D)    # time-major rows: step t is rows t*N .. t*N+N-1
+        xWx = (xs @ Wx).reshape(T, N, 4 * H)            # the input's share of A, for all steps at once
+        hs = np.empty((T + 1, N, H), dtype=Wh.dtype)    # hs[0] is the h carried in, hs[t+1] step t's
+        cs = np.empty((T + 1, N, H), dtype=Wh.dtype)    # likewise for c
+        gates = np.empty((T, N, 4 * H), dtype=Wh.dtype)
+        tanh_cs = np.empty((T, N, H), dtype=Wh.dtype)   # tanh(cs[t+1])
+        f, g, i, o = split_gates(gates)                 # (T, N, H) views
+        hs[0], cs[0] = self.h, self.c
+        for t in range(T):
+            gates[t] = activate(xWx[t] + hs[t] @ Wh + b)
+            cs[t + 1] = f[t] * cs[t] + g[t] * i[t]
+            tanh_cs[t] = np.tanh(cs[t + 1])
+            hs[t + 1] = o[t] * tanh_cs[t]
+        self.h, self.c = hs[T], cs[T]
+        self.cache = (xs, hs, cs, gates, tanh_cs)
+        return hs[1:].transpose(1, 0, 2)
+
+    def backward(self, dhs):
+        Wx, Wh, b = self.params
+        xs, hs, cs, gates, tanh_cs = self.cache
+        T, N, H = tanh_cs.shape
+        dhs = dhs.transpose(1, 0, 2)                    # (T, N, H)
+        f, g, i, o = split_gates(gates)
+        slopes = activation_slopes(gates)               # (T, N, 4H)
+        dh_dc = o * (1 - tanh_cs ** 2)                  # d h_t / d c_t, (T, N, H)
+        dA = np.empty_like(gates)
+        dA_f, dA_g, dA_i, dA_o = split_gates(dA)
+        dh, dc = 0, 0                                   # nothing arrives from beyond the last step
+        for t in reversed(range(T)):
+            dh = dhs[t] + dh                            # from the output at t and from step t+1
+            ds = dc + dh * dh_dc[t]
+            dA_f[t] = ds * cs[t]
+            dA_g[t] = ds * i[t]
+            dA_i[t] = ds * g[t]
+            dA_o[t] = dh * tanh_cs[t]
+            dA[t] *= slopes[t]
+            dc = ds * f[t]
+            dh = dA[t] @ Wh.T
+        # The weight gradients are sums over the steps: one product over all T*N rows gives each.
+        dA = dA.reshape(T * N, 4 * H)
+        self.grads[0][...] = xs.T @ dA
+        self.grads[1][...] = hs[:T].reshape(T * N, H).T @ dA
+        self.grads[2][...] = dA.sum(axis=0)
+        return (dA @ Wx.T).reshape(T, N, -1).transpose(1, 0, 2)
+
+    def set_state(self, h, c=None):
+        self.h, self.c = h, c
+
+    def reset_state(self):
+        self.h, self.c = None, None
+
+
+class TimeMSELoss:
+    """L = 0.5 * sum((y - t)^2) / N over the last step (many-to-one) or over all T steps (many-to-many).
+
+    backward(dout) returns dL/dy * dout = (y - t) * dout / N on the scored steps and 0 elsewhere.
+    """
+
+    def __init__(self, many_to_one=True):
+        self.many_to_one = many_to_one
+        self.err = None
+
+    def forward(self, ys, ts):
+        N = ys.shape[0]
+        self.err = ys - ts                              # (N, T, 1)
+        if self.many_to_one:
+            self.err[:, :-1] = 0
+            return 0.5 * np.sum(self.err[:, -1] ** 2) / N
+        return 0.5 * np.sum(self.err ** 2) / N
+
+    def backward(self, dout=1):
+        N = self.err.shape[0]
+        return self.err * dout / N
+
+
+class SimpleRnnlm:
+    """The book's SimpleRnnlm turned regressor: TimeLSTM -> TimeAffine -> TimeMSELoss (no embedding).
+
+    Parameters are drawn from rng in the original's order: LSTM Wx, LSTM Wh, Affine W.
+    """
+
+    def __init__(self, rng, input_size=1, hidden_size=HIDDEN_SIZE, output_size=1, stateful=True,
+                 many_to_one=True, dtype=np.float32):
+        D, H, O = input_size, hidden_size, output_size
+        lstm_Wx = (rng.randn(D, 4 * H) / np.sqrt(D)).astype(dtype)
+        lstm_Wh = (rng.randn(H, 4 * H) / np.sqrt(H)).astype(dtype)
+        lstm_b = np.zeros(4 * H, dtype=dtype)
+        affine_W = (rng.randn(H, O) / np.sqrt(H)).astype(dtype)
+        affine_b = np.zeros(O, dtype=dtype)
+
+        self.lstm_layer = TimeLSTM(lstm_Wx, lstm_Wh, lstm_b, stateful=stateful)
+        self.layers = [self.lstm_layer, TimeAffine(affine_W, affine_b)]
+        self.loss_layer = TimeMSELoss(many_to_one)
+        self.params, self.grads = [], []
+        for layer in self.layers:
+            self.params += layer.params
+            self.grads += layer.grads
+
+    def predict(self, xs):
+        for layer in self.layers:
+            xs = layer.forward(xs)
+        return xs
+
+    def forward(self, xs, ts):
+        return self.loss_layer.forward(self.predict(xs), ts)
+
+    def backward(self, dout=1):
+        dout = self.loss_layer.backward(dout)
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def reset_state(self):
+        self.lstm_layer.reset_state()
+
+
+PARAM_NAMES = ["LSTM Wx", "LSTM Wh", "LSTM b", "Affine W", "Affine b"]  # the order of model.params
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Training: every epoch shuffles the windows and walks through them in minibatches of consecutive
+# shuffled windows.  The LSTM stays stateful across those unrelated minibatches, as in the original.
+# ----------------------------------------------------------------------------------------------------------
+def train(model, optimizer, xs, ts, rng, epochs, batch_size, grad_scale=1, report=None, should_stop=None):
+    """Train in place; return (losses, status).
+
+    losses[e] is epoch e+1's sum of its minibatch losses (the figure the original records and plots).
+    status is "done", "diverged" (a minibatch loss stopped being finite; that epoch is not in losses)
+    or "interrupted" (should_stop() turned true; the unfinished epoch is not in losses).
+    grad_scale multiplies the loss gradient fed to backward.
+    """
+    n_batches = minibatches_per_epoch(len(xs) + xs.shape[1], batch_size)  # windows + T = inputs
+    losses = []
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(len(xs))
+        epoch_loss = 0.0
+        for k in range(n_batches):
+            batch = order[k * batch_size:(k + 1) * batch_size]
+            loss = float(model.forward(xs[batch], ts[batch]))
+            if not math.isfinite(loss):
+                return losses, "diverged"
+            model.backward(grad_scale)
+            optimizer.update(model.params, model.grads)
+            epoch_loss += loss
+            if should_stop is not None and should_stop():
+                return losses, "interrupted"
+        losses.append(epoch_loss)
+        if report is not None:
+            report(epoch, epoch_loss)
+    return losses, "done"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Prediction: closed loop.  Start from time_size samples of the clean sine; each new sample is the model's
+# output for the last time_size samples, the model feeding on its own outputs from then on.
+# ----------------------------------------------------------------------------------------------------------
+def generate(model, start, length, batch_size):
+    """Return a series of `length` values: `start`, then the model's own continuation.
+
+    As in the original, the window is copied into every row of a batch of batch_size (the model's state
+    has that many rows) and row 0's output at the last step is the next value.
+    """
+    T = len(start)
+    series = np.zeros(length)
+    series[:T] = start
+    window = np.empty((batch_size, T, 1), dtype=model.params[0].dtype)
+    for j in range(length - T):
+        window[:] = series[j:j + T, None]
+        series[j + T] = model.predict(window)[0, -1, 0]
+    return series
+
+
+def rmse(a, b):
+    return float(np.sqrt(np.mean((a - b) ** 2))) if len(a) else float("nan")
+
+
+def run(settings, seed, report=None, should_stop=None):
+    """One experiment: data, model, training and closed-loop prediction.  Returns a dict of results."""
+    s = settings
+    rng = np.random.RandomState(seed)  # one stream, drawn in the original's order
+    x, clean, noisy = make_series(rng)
+    xs, ts = make_windows(noisy, s.time_size)
+    model = SimpleRnnlm(rng, hidden_size=s.hidden_size, stateful=s.stateful,
+                        many_to_one=s.loss == "many-to-one")
+    # The original's many-to-one backward leaves out the 1/N its loss divides by, so its SGD step is
+    # batch_size times the loss gradient.  Kept: the numbers depend on it.
+    grad_scale = s.batch_size if s.loss == "many-to-one" else 1
+    started = time.perf_counter()
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported instead
+        losses, status = train(model, SGD(s.lr), xs, ts, rng, s.epochs, s.batch_size, grad_scale,
+                               report, should_stop)
+        x_future = X_MAX + (X_MAX - X_MIN) / (N_POINTS - 1) * np.arange(1, s.future + 1)
+        x_all = np.concatenate((x, x_future))
+        clean_all = np.concatenate((clean, np.sin(x_future)))
+        if status == "diverged":
+            prediction = np.full(len(x_all), np.nan)
+        else:
+            prediction = generate(model, clean[:s.time_size], len(x_all), s.batch_size)
+    T = s.time_size
+    return {
+        "loss": np.array(losses),
+        "prediction": prediction,
+        "x": x_all,
+        "clean": clean_all,
+        "noisy": noisy,
+        "final_loss": losses[-1] if losses else float("nan"),
+        "rmse": rmse(prediction[T:N_POINTS], clean[T:]),
+        "future_rmse": rmse(prediction[N_POINTS:], clean_all[N_POINTS:]),
+        "seconds": time.perf_counter() - started,
+        "status": status,
+        "seed": seed,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Gradient check: backward against central differences, in float64.  --gradcheck shows it; the tests use it.
+# ----------------------------------------------------------------------------------------------------------
+def numerical_gradient(f, x, eps=1e-5):
+    """dF/dx by central differences (f(x + eps) - f(x - eps)) / 2 eps, one entry of x at a time.
+
+    f takes no arguments and reads x, which is changed in place and restored.
+    """
+    grad = np.zeros_like(x)
+    flat, flat_grad = x.reshape(-1), grad.reshape(-1)
+    assert np.shares_memory(flat, x), "x must be contiguous"
+    for k in range(flat.size):
+        kept = flat[k]
+        flat[k] = kept + eps
+        f_plus = f()
+        flat[k] = kept - eps
+        f_minus = f()
+        flat[k] = kept
+        flat_grad[k] = (f_plus - f_minus) / (2 * eps)
+    return grad
+
+
+def relative_error(a, b):
+    """max |a - b| over the array, relative to the largest magnitude in either (0 when both are 0)."""
+    scale = max(np.max(np.abs(a)), np.max(np.abs(b)))
+    return float(np.max(np.abs(a - b)) / scale) if scale > 0 else 0.0
+
+
+def model_gradient_errors(model, xs, ts, h0=None, c0=None):
+    """Relative error of backward's gradient of the loss for each of model.params (see relative_error).
+
+    Every evaluation starts the LSTM from the state (h0, c0) (zeros when None).
+    """
+    def loss():
+        model.lstm_layer.set_state(h0, c0)
+        return model.forward(xs, ts)
+
+    loss()
+    model.backward()
+    analytic = [grad.copy() for grad in model.grads]
+    return [relative_error(grad, numerical_gradient(loss, param))
+            for param, grad in zip(model.params, analytic)]
+
+
+GRADIENT_TOLERANCE = 1e-6  # largest relative error a checked gradient may have
+
+
+def gradient_check(s):
+    """Check every parameter's gradient of the model these settings build; print a table; exit status."""
+    rng = np.random.RandomState(s.seed)
+    x, clean, noisy = make_series(rng)
+    xs, ts = make_windows(noisy, s.time_size)
+    model = SimpleRnnlm(rng, hidden_size=s.hidden_size, stateful=s.stateful,
+                        many_to_one=s.loss == "many-to-one", dtype=np.float64)
+    xs, ts = xs.astype(np.float64), ts.astype(np.float64)
+    B = s.batch_size
+    h0 = c0 = None
+    if s.stateful:  # check from a carried-in state, as in training: the one the previous windows leave
+        model.predict(xs[B:2 * B])
+        h0, c0 = model.lstm_layer.h.copy(), model.lstm_layer.c.copy()
+    print(f"gradient check: float64, central differences, batch {B}, time size {s.time_size}, "
+          f"hidden size {s.hidden_size}, {s.loss}, {'stateful' if s.stateful else 'stateless'}")
+    errors = model_gradient_errors(model, xs[:B], ts[:B], h0, c0)
+    print(f"{'parameter':<10} {'shape':>10} {'max rel. error':>15}")
+    for name, param, error in zip(PARAM_NAMES, model.params, errors):
+        verdict = "ok" if error <= GRADIENT_TOLERANCE else "WRONG"
+        print(f"{name:<10} {str(param.shape):>10} {error:>15.2e}  {verdict}")
+    bad = sum(error > GRADIENT_TOLERANCE for error in errors)
+    print(f"{len(errors) - bad} of {len(errors)} within {GRADIENT_TOLERANCE:g}")
+    return 1 if bad else 0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Settings check: every setting, from a flag or from the constants above, before any work starts.
+# ----------------------------------------------------------------------------------------------------------
+class SettingError(Exception):
+    """A setting that cannot work; the message names it, its value and what would work."""
+
+
+def ranges_text(numbers):
+    """[1, 2, 3, 7, 9, 10] -> '1-3, 7, 9-10'."""
+    parts, start = [], None
+    for k, n in enumerate(numbers):
+        start = n if start is None else start
+        if k + 1 == len(numbers) or numbers[k + 1] != n + 1:
+            parts.append(str(n) if n == start else f"{start}-{n}")
+            start = None
+    return ", ".join(parts)
+
+
+def check_whole(name, value, low, high=None, why=""):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
+            high is not None and value > high):
+        limits = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise SettingError(f"{name} = {value!r}: must be a whole number {limits}{why}")
+
+
+def check_positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise SettingError(f"{name} = {value!r}: must be a finite number above 0")
+
+
+def windows_needed(batch_size):
+    return batch_size * minibatches_per_epoch(N_POINTS - 1, batch_size)
+
+
+def check_settings(s):
+    """Raise SettingError for the first setting in s (or among the constants) that cannot work."""
+    if GPU:
+        raise SettingError("GPU = True: this script runs on the CPU only; set GPU = False")
+    if not (isinstance(N_POINTS, int) and N_POINTS >= 3):
+        raise SettingError(f"N_POINTS = {N_POINTS!r}: must be a whole number of at least 3")
+    if not (isinstance(NOISE, (int, float)) and 0 <= NOISE < math.inf):
+        raise SettingError(f"NOISE = {NOISE!r}: must be a finite number of at least 0")
+    if not (isinstance(X_MIN, (int, float)) and isinstance(X_MAX, (int, float))
+            and -math.inf < X_MIN < X_MAX < math.inf):
+        raise SettingError(f"X_MIN, X_MAX = {X_MIN!r}, {X_MAX!r}: must be finite with X_MIN < X_MAX")
+    for seed in [s.seed] + list(s.seeds or []):
+        check_whole("--seed (SEED)", seed, 0, 2 ** 32 - 1, " (NumPy's seeds)")
+    check_whole("--epochs (EPOCHS)", s.epochs, 1)
+    n_inputs = N_POINTS - 1
+    check_whole("--batch-size (BATCH_SIZE)", s.batch_size, 1, n_inputs // 2,
+                f": a larger batch leaves no minibatch in an epoch of {n_inputs} inputs")
+    check_whole("--time-size (TIME_SIZE)", s.time_size, 1, n_inputs - 1)
+    check_whole("--hidden-size (HIDDEN_SIZE)", s.hidden_size, 1)
+    check_positive("--lr (LEARNING_RATE)", s.lr)
+    check_whole("--future (FUTURE)", s.future, 0)
+    if s.loss not in LOSSES:
+        raise SettingError(f"--loss (LOSS) = {s.loss!r}: must be one of {', '.join(LOSSES)}")
+    if not isinstance(s.stateful, bool):
+        raise SettingError(f"STATEFUL = {s.stateful!r}: must be True or False")
+
+    B, T = s.batch_size, s.time_size
+    n_windows = n_inputs - T
+    if windows_needed(B) > n_windows:
+        longest = n_inputs - windows_needed(B)
+        batches = [b for b in range(1, n_inputs // 2 + 1) if windows_needed(b) <= n_windows]
+        advice = f"use --time-size {longest} or less"
+        if batches:
+            advice += f", or with --time-size {T} a batch size in {ranges_text(batches)}"
+        raise SettingError(
+            f"--batch-size {B} with --time-size {T}: an epoch takes "
+            f"{minibatches_per_epoch(n_inputs, B)} minibatches x {B} = {windows_needed(B)} windows, "
+            f"but {n_inputs} inputs give only {n_windows} windows of {T} steps; {advice}")
+
+
+def prepare_out_dir(path):
+    """Create the output folder and make sure a file can be written there, before any training."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise SettingError(f"--out {path}: cannot write there ({e.strerror or e})") from None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Output: figures and arrays, each written to a temporary file and renamed over the old one, so that a
+# failed or interrupted write never leaves a truncated file behind.
+# ----------------------------------------------------------------------------------------------------------
+def write_atomically(path, write):
+    """Call write(f) on a new temporary file beside path, then rename it to path."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.remove(tmp)
+        raise
+
+
+def save_arrays(path, arrays):
+    write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def save_figure(fig, path):
+    write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100))
+
+
+def import_pyplot(show):
+    """pyplot, imported only when figures are drawn; with show False the file-only Agg backend."""
+    import matplotlib
+    if not show:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def settings_text(s):
+    return (f"seed {s.seed}, batch {s.batch_size}, time size {s.time_size}, hidden {s.hidden_size}, "
+            f"lr {s.lr:g}, {s.loss}, {'stateful' if s.stateful else 'stateless'}")
+
+
+def plot_loss(plt, losses, s):
+    from matplotlib.ticker import FuncFormatter
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.88, bottom=0.11)
+    ax.plot(np.arange(1, len(losses) + 1), losses, color="tab:blue")
+    if len(losses):
+        ax.set_yscale("log")
+        # plain numbers (cheaper to draw than 10^k), the minor ticks labelled at 2, 3 and 5 only
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(
+            lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "235" else ""))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (sum of the epoch's minibatch losses)")
+    ax.set_title(f"Training loss (log scale)\n{settings_text(s)}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def plot_waveform(plt, r, s):
+    x, T, end = r["x"], s.time_size, N_POINTS
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.88, bottom=0.11)
+    ax.plot(x, r["clean"], color="0.6", lw=1.5, label="clean sine")
+    ax.plot(x[:end], r["noisy"], ".", color="tab:blue", ms=4, label="noisy training series")
+    ax.plot(x[:T], r["prediction"][:T], color="tab:green", lw=4, alpha=0.6,
+            label=f"warm-up: {T} clean samples given")
+    ax.plot(x[T - 1:end], r["prediction"][T - 1:end], color="tab:red", lw=1.5,
+            label=f"generated (closed loop), RMSE {r['rmse']:.4f}")
+    if len(x) > end:
+        ax.plot(x[end - 1:], r["prediction"][end - 1:], color="tab:red", lw=1.5, ls="--",
+                label=f"generated past the data ({len(x) - end} steps)")
+        ax.axvline(x[end - 1], color="0.3", lw=0.8, ls=":", label="end of the data")
+    ax.set_xlabel("x (radians)")
+    ax.set_ylabel("sin(x)")
+    ax.set_title(f"Closed-loop prediction\n{settings_text(s)}", fontsize=10)
+    values = np.concatenate((r["clean"], r["noisy"], r["prediction"]))
+    low, high = np.nanmin(values), np.nanmax(values)
+    ax.set_ylim(low - 0.45 * (high - low), high + 0.08 * (high - low))  # room for the legend below
+    ax.legend(loc="lower center", ncol=3, fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Runs: one model (the default), or one per seed (--seeds).
+# ----------------------------------------------------------------------------------------------------------
+class CtrlC:
+    """While active, Ctrl-C only sets .pressed, so that training can stop at the end of a minibatch."""
+
+    def __enter__(self):
+        self.pressed = False
+        self.previous = signal.signal(signal.SIGINT, self.press)
+        return self
+
+    def press(self, signum, frame):
+        self.pressed = True
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self.previous)
+
+
+def progress_printer(epochs, started):
+    """report(epoch, loss) printing about ten lines a run, the first and the last epoch included."""
+    every = max(1, epochs // 10)
+    width = len(str(epochs))
+
+    def report(epoch, loss):
+        if epoch == 1 or epoch % every == 0 or epoch == epochs:
+            print(f"| epoch {epoch:{width}d} / {epochs} | time {time.perf_counter() - started:6.2f} s "
+                  f"| loss {loss:.6f}", flush=True)
+    return report
+
+
+def show_or_close(plt, figures, show):
+    """Show the figures in windows when asked and the backend can; otherwise just close them."""
+    if show and figures[0].canvas.required_interactive_framework:
+        plt.show()
+    for fig in figures:
+        plt.close(fig)
+
+
+def train_once(s):
+    started = time.perf_counter()
+    prepare_out_dir(s.out)
+    report = None if s.quiet else progress_printer(s.epochs, started)
+    with CtrlC() as ctrl_c:
+        r = run(s, s.seed, report, lambda: ctrl_c.pressed)
+    settings = {key: getattr(s, key) for key in
+                ("epochs", "batch_size", "time_size", "hidden_size", "lr", "stateful", "future")}
+    settings["loss_function"] = s.loss  # "loss" is the curve
+    paths = [os.path.join(s.out, name) for name in ("results.npz", "loss.png", "waveform.png")]
+    save_arrays(paths[0], dict(r, **settings))
+    plt = import_pyplot(s.show)
+    figures = [plot_loss(plt, r["loss"], s)]
+    if r["status"] != "diverged":
+        figures.append(plot_waveform(plt, r, s))
+    for fig, path in zip(figures, paths[1:]):
+        save_figure(fig, path)
+    paths = paths[:1 + len(figures)]
+
+    epochs_done = len(r["loss"])
+    print(f"final loss {r['final_loss']:.6f} (epoch {epochs_done})")
+    if r["status"] != "diverged":
+        print(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated "
+              f"points: {r['rmse']:.4f}")
+        if s.future:
+            print(f"  and over the {s.future} points past the data: {r['future_rmse']:.4f}")
+    print(f"time {time.perf_counter() - started:.2f} s; wrote {', '.join(paths)}")
+    if r["status"] == "diverged":
+        print(f"training diverged: the loss stopped being finite in epoch {epochs_done + 1}; "
+              f"try a smaller learning rate than --lr {s.lr:g} (the default is {LEARNING_RATE:g})",
+              file=sys.stderr)
+        status = 1
+    elif r["status"] == "interrupted":
+        print(f"interrupted in epoch {epochs_done + 1}: saved the model as it stands", file=sys.stderr)
+        status = 130
+    else:
+        status = 0
+    show_or_close(plt, figures, s.show and status == 0)
+    return status
+
+
+def ignore_ctrl_c():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # in sweep workers: the parent decides what stops
+
+
+def sweep(s):
+    """Train one model per seed (in parallel processes), print a table, save a figure and the data."""
+    prepare_out_dir(s.out)
+    seeds = list(dict.fromkeys(s.seeds))
+    workers = min(len(seeds), os.cpu_count() or 1)
+    print(f"training {len(seeds)} models on {workers} process{'es' if workers > 1 else ''}: "
+          f"{settings_text(s).split(', ', 1)[1]}", flush=True)
+    results, interrupted = {}, False
+    with ProcessPoolExecutor(workers, initializer=ignore_ctrl_c) as pool:
+        futures = {pool.submit(run, s, seed): seed for seed in seeds}
+        try:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if not s.quiet:
+                    r = future.result()
+                    print(f"  seed {r['seed']}: loss {r['final_loss']:.6f}, RMSE {r['rmse']:.4f}", flush=True)
+        except KeyboardInterrupt:
+            interrupted = True
+            pool.shutdown(cancel_futures=True)
+            for future, seed in futures.items():
+                if future.done() and not future.cancelled():
+                    results[seed] = future.result()
+    runs = [results[seed] for seed in seeds if seed in results]
+    if not runs:
+        print("interrupted before any model finished; nothing written", file=sys.stderr)
+        return 130
+
+    table = {"seed": np.array([r["seed"] for r in runs]),
+             "final_loss": np.array([r["final_loss"] for r in runs]),
+             "rmse": np.array([r["rmse"] for r in runs]),
+             "status": np.array([r["status"] for r in runs])}
+    print(f"\n{'seed':>10} {'final loss':>11} {'RMSE':>8}")
+    for seed, loss, error, status in zip(*table.values()):
+        print(f"{seed:>10} {loss:>11.6f} {error:>8.4f}" + ("" if status == "done" else f"  {status}"))
+    for name, stat in (("mean", np.nanmean), ("std", np.nanstd), ("min", np.nanmin), ("max", np.nanmax)):
+        print(f"{name:>10} {stat(table['final_loss']):>11.6f} {stat(table['rmse']):>8.4f}")
+
+    paths = [os.path.join(s.out, name) for name in ("sweep.csv", "sweep.npz", "sweep.png")]
+    lines = ["seed,final_loss,rmse,status"] + [f"{a},{b:.6g},{c:.6g},{d}" for a, b, c, d in zip(*table.values())]
+    write_atomically(paths[0], lambda f: f.write(("\n".join(lines) + "\n").encode()))
+    save_arrays(paths[1], dict(table, x=runs[0]["x"], clean=runs[0]["clean"],
+                               prediction=np.array([r["prediction"] for r in runs])))
+    plt = import_pyplot(s.show)
+    fig = plot_sweep(plt, runs, s)
+    save_figure(fig, paths[2])
+    print(f"wrote {', '.join(paths)}")
+    if interrupted:
+        print(f"interrupted: {len(runs)} of {len(seeds)} seeds finished and saved", file=sys.stderr)
+        return 130
+    show_or_close(plt, [fig], s.show)
+    return 0
+
+
+def plot_sweep(plt, runs, s):
+    x = runs[0]["x"]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    ax.plot(x, runs[0]["clean"], color="black", lw=2.5, label="clean sine")
+    for r in runs:
+        ax.plot(x, r["prediction"], lw=1, alpha=0.8, label=f"seed {r['seed']}: RMSE {r['rmse']:.3f}")
+    ax.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":")
+    ax.set_xlabel("x (radians)")
+    ax.set_ylabel("sin(x)")
+    ax.set_title(f"Closed-loop predictions, one model per seed (warm-up left of the dotted line)\n"
+                 f"{settings_text(s).split(', ', 1)[1]}", fontsize=10)
+    ax.legend(fontsize=7, ncol=2 if len(runs) > 8 else 1, loc="lower left")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------------------
+PROG = "train_sin_lstm.py"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line on stderr and exit status 2, instead of the usage text."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def whole_number(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def number(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def parse_args(argv=None):
+    p = ArgumentParser(prog=PROG, description="Train an LSTM on a noisy sine wave (NumPy only), "
+                       "let it generate the wave closed-loop, plot both.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--seed", type=whole_number, default=SEED, help="seeds the noise, weights and shuffling")
+    p.add_argument("--epochs", type=whole_number, default=EPOCHS)
+    p.add_argument("--batch-size", type=whole_number, default=BATCH_SIZE, help="windows per minibatch")
+    p.add_argument("--time-size", type=whole_number, default=TIME_SIZE, help="steps per window (BPTT length)")
+    p.add_argument("--hidden-size", type=whole_number, default=HIDDEN_SIZE, help="LSTM units")
+    p.add_argument("--lr", type=number, default=LEARNING_RATE, help="SGD learning rate")
+    p.add_argument("--loss", choices=LOSSES, default=LOSS, help="score the last step or every step")
+    state = p.add_mutually_exclusive_group()
+    state.add_argument("--stateless", dest="stateful", action="store_false", default=STATEFUL,
+                       help="start every forward pass from zero state")
+    state.add_argument("--stateful", dest="stateful", action="store_true", default=STATEFUL,
+                       help="carry the state across minibatches and into prediction")
+    p.add_argument("--future", type=whole_number, default=FUTURE,
+                   help="closed-loop steps to generate past the end of the data")
+    p.add_argument("--seeds", type=whole_number, nargs="+", metavar="S",
+                   help="train one model per seed and compare them (sweep.png, sweep.csv, sweep.npz)")
+    p.add_argument("--gradcheck", action="store_true",
+                   help="check the model's gradients against central differences instead of training")
+    p.add_argument("--out", default=OUT_DIR, help="folder for the figures and arrays")
+    p.add_argument("--no-show", dest="show", action="store_false", help="only save the figures")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    s = parse_args(argv)
+    try:
+        check_settings(s)
+        if s.gradcheck:
+            return gradient_check(s)
+        if s.seeds:
+            return sweep(s)
+        return train_once(s)
+    except SettingError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
