@@ -11,15 +11,21 @@ training, prediction, plots, command line.
     python train_sin_lstm.py --help       # every setting
 """
 import argparse
+import gc
 import math
+import multiprocessing
 import os
 import signal
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 
-import numpy as np
+# Set before NumPy loads.  The matrices here are tiny, so BLAS threads cannot help: they would only
+# spin on the core that a second process (training while the first one loads matplotlib) needs.
+for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
+import numpy as np  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------
 # Settings.  The defaults are the original program's; command-line flags override them.
@@ -89,8 +95,12 @@ class SGD:
             param -= self.lr * grad
 
 
-def sigmoid(x):
-    return 1 / (1 + np.exp(-x))
+def sigmoid(x, out=None):
+    """1 / (1 + exp(-x)), elementwise; with out (which may be x itself) computed in that array."""
+    out = np.negative(x, out=out)
+    np.exp(out, out=out)
+    out += 1
+    return np.divide(1, out, out=out)
 
 
 class TimeAffine:
@@ -105,15 +115,15 @@ class TimeAffine:
         N, T, H = x.shape
         W, b = self.params
         self.x = x
-        return (x.reshape(N * T, H) @ W + b).reshape(N, T, -1)
+        return (np.dot(x.reshape(N * T, H), W) + b).reshape(N, T, -1)
 
     def backward(self, dout):
         N, T, H = self.x.shape
         W, b = self.params
         dout = dout.reshape(N * T, -1)  # (N*T, O)
-        self.grads[0][...] = self.x.reshape(N * T, H).T @ dout
+        self.grads[0][...] = np.dot(self.x.reshape(N * T, H).T, dout)
         self.grads[1][...] = dout.sum(axis=0)
-        return (dout @ W.T).reshape(N, T, H)
+        return np.dot(dout, W.T).reshape(N, T, H)
 
 
 def split_gates(a):
@@ -168,7 +178,7 @@ class LSTM:
 
     def forward(self, x, h_prev, c_prev):
         Wx, Wh, b = self.params
-        gates = activate(x @ Wx + h_prev @ Wh + b)      # (N, 4H)
+        gates = activate(np.dot(x, Wx) + np.dot(h_prev, Wh) + b)      # (N, 4H)
         f, g, i, o = split_gates(gates)                 # (N, H) each
         c_next = f * c_prev + g * i
         h_next = o * np.tanh(c_next)
@@ -183,18 +193,21 @@ class LSTM:
         ds = dc_next + dh_next * o * (1 - tanh_c ** 2)
         dgates = np.concatenate((ds * c_prev, ds * i, ds * g, dh_next * tanh_c), axis=1)  # d f, g, i, o
         dA = dgates * activation_slopes(gates)          # (N, 4H)
-        self.grads[0][...] = x.T @ dA
-        self.grads[1][...] = h_prev.T @ dA
+        self.grads[0][...] = np.dot(x.T, dA)
+        self.grads[1][...] = np.dot(h_prev.T, dA)
         self.grads[2][...] = dA.sum(axis=0)
-        return dA @ Wx.T, dA @ Wh.T, ds * f
+        return np.dot(dA, Wx.T), np.dot(dA, Wh.T), ds * f
 
 
 class TimeLSTM:
-    """The LSTM step run over T steps: xs (N, T, D) -> hs (N, T, H).
+    """The LSTM step run over T steps: xs (N, T, D) -> hs (N, T, H), equations as in LSTM.
 
-    The equations are LSTM's.  The loops run only the recurrence step by step; what does not depend on
-    the previous step (x Wx, the gates' slopes, the weight gradients) is computed for all T steps at once,
-    which is what makes a run fast.  Arrays are kept time-major inside: hs[t] is (N, H).
+    Same numbers as running T LSTM layers, arranged for speed (the tests hold the two equal):
+    - inside, arrays are time-major and transposed: h_t is (H, N) and the gates of step t are (4, H, N),
+      so each gate is a contiguous block, on which NumPy is about twice as fast as on the strided
+      column blocks of (N, 4H);
+    - what does not depend on the previous step (x Wx, the gates' local derivatives, the weight
+      gradients) is computed for all T steps at once; only the recurrence runs step by step.
 
     With stateful=True the last h and c of one call are the first of the next (set_state and
     reset_state change them); the gradient still stops at each call's first step (truncated BPTT).
@@ -216,50 +229,63 @@ class TimeLSTM:
         if not self.stateful or self.c is None:
             self.c = np.zeros((N, H), dtype=Wh.dtype)
 
-        xs = xs.transpose(1, 0, 2).reshape(T * N, D)    # time-major rows: step t is rows t*N .. t*N+N-1
-        xWx = (xs @ Wx).reshape(T, N, 4 * H)            # the input's share of A, for all steps at once
-        hs = np.empty((T + 1, N, H), dtype=Wh.dtype)    # hs[0] is the h carried in, hs[t+1] step t's
-        cs = np.empty((T + 1, N, H), dtype=Wh.dtype)    # likewise for c
-        gates = np.empty((T, N, 4 * H), dtype=Wh.dtype)
-        tanh_cs = np.empty((T, N, H), dtype=Wh.dtype)   # tanh(cs[t+1])
-        f, g, i, o = split_gates(gates)                 # (T, N, H) views
-        hs[0], cs[0] = self.h, self.c
+        xs = xs.transpose(1, 0, 2).reshape(T * N, D)    # rows in (t, n) order
+        xWx = np.dot(xs, Wx).reshape(T, N, 4, H).transpose(0, 2, 3, 1).copy()  # (T, 4, H, N), all steps
+        bias = b.reshape(4, H, 1)
+        WhT = Wh.T
+        gates = np.empty((T, 4, H, N), dtype=Wh.dtype)  # f, g, i, o of every step
+        A = gates.reshape(T, 4 * H, N)                  # the same memory, gates stacked as rows
+        h, c = self.h.T, self.c.T                       # (H, N)
+        hs, cs, tanh_cs = [h], [c], []                  # h and c entering each step, then the last
         for t in range(T):
-            gates[t] = activate(xWx[t] + hs[t] @ Wh + b)
-            cs[t + 1] = f[t] * cs[t] + g[t] * i[t]
-            tanh_cs[t] = np.tanh(cs[t + 1])
-            hs[t + 1] = o[t] * tanh_cs[t]
-        self.h, self.c = hs[T], cs[T]
+            a = gates[t]                                # built in place: fewer temporaries, a faster loop
+            np.dot(WhT, h, out=A[t])                    # A = Wh^T h_prev + Wx^T x + b
+            a += xWx[t]
+            a += bias
+            g = np.tanh(a[1])
+            sigmoid(a, out=a)
+            a[1] = g
+            f, g, i, o = a
+            c = f * c + g * i
+            tanh_c = np.tanh(c)
+            h = o * tanh_c
+            hs.append(h)
+            cs.append(c)
+            tanh_cs.append(tanh_c)
+        self.h, self.c = h.T, c.T
         self.cache = (xs, hs, cs, gates, tanh_cs)
-        return hs[1:].transpose(1, 0, 2)
+        return np.array(hs[1:]).transpose(2, 0, 1)   # np.array of a list: a faster np.stack
 
     def backward(self, dhs):
         Wx, Wh, b = self.params
         xs, hs, cs, gates, tanh_cs = self.cache
-        T, N, H = tanh_cs.shape
-        dhs = dhs.transpose(1, 0, 2)                    # (T, N, H)
-        f, g, i, o = split_gates(gates)
-        slopes = activation_slopes(gates)               # (T, N, 4H)
-        dh_dc = o * (1 - tanh_cs ** 2)                  # d h_t / d c_t, (T, N, H)
+        N, T, H = dhs.shape
+        dhs = dhs.transpose(1, 2, 0)                    # (T, H, N)
+        f, g, i, o = gates.transpose(1, 0, 2, 3).copy()  # (T, H, N) each, contiguous: faster below
+        c_prev, tanh_c = np.array(cs[:T]), np.array(tanh_cs)  # (T, H, N)
+        # dA = [ds, ds, ds, dh] * factors, with factors (4, T, H, N) known from the forward pass:
+        factors = np.array((c_prev * f * (1 - f),      # dA_f = ds * c_prev * f (1 - f)
+                            i * (1 - g ** 2),          # dA_g = ds * i * (1 - g^2)
+                            g * i * (1 - i),           # dA_i = ds * g * i (1 - i)
+                            tanh_c * o * (1 - o)))     # dA_o = dh * tanh(c) * o (1 - o)
+        dh_dc = o * (1 - tanh_c ** 2)                   # d h_t / d c_t
         dA = np.empty_like(gates)
-        dA_f, dA_g, dA_i, dA_o = split_gates(dA)
-        dh, dc = 0, 0                                   # nothing arrives from beyond the last step
+        dA_rows = dA.reshape(T, 4 * H, N)
+        dh, dc = dhs[T - 1], 0                          # nothing arrives from beyond the last step
         for t in reversed(range(T)):
-            dh = dhs[t] + dh                            # from the output at t and from step t+1
-            ds = dc + dh * dh_dc[t]
-            dA_f[t] = ds * cs[t]
-            dA_g[t] = ds * i[t]
-            dA_i[t] = ds * g[t]
-            dA_o[t] = dh * tanh_cs[t]
-            dA[t] *= slopes[t]
-            dc = ds * f[t]
-            dh = dA[t] @ Wh.T
-        # The weight gradients are sums over the steps: one product over all T*N rows gives each.
-        dA = dA.reshape(T * N, 4 * H)
-        self.grads[0][...] = xs.T @ dA
-        self.grads[1][...] = hs[:T].reshape(T * N, H).T @ dA
+            ds = dh * dh_dc[t] + dc
+            np.multiply(ds, factors[:3, t], out=dA[t, :3])
+            np.multiply(dh, factors[3, t], out=dA[t, 3])
+            if t > 0:                                   # truncated BPTT: nothing flows past step 0
+                dc = ds * f[t]
+                dh = dhs[t - 1] + np.dot(Wh, dA_rows[t])  # from the output at t-1 and from step t
+        # The weight gradients are sums over the steps and the batch: one product each, on rows (t, n).
+        dA = dA_rows.transpose(0, 2, 1).reshape(T * N, 4 * H)
+        hs_prev = np.array(hs[:T]).transpose(0, 2, 1).reshape(T * N, H)
+        self.grads[0][...] = np.dot(xs.T, dA)
+        self.grads[1][...] = np.dot(hs_prev.T, dA)
         self.grads[2][...] = dA.sum(axis=0)
-        return (dA @ Wx.T).reshape(T, N, -1).transpose(1, 0, 2)
+        return np.dot(dA, Wx.T).reshape(T, N, -1).transpose(1, 0, 2)
 
     def set_state(self, h, c=None):
         self.h, self.c = h, c
@@ -617,6 +643,7 @@ def import_pyplot(show):
     if not show:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    gc.freeze()  # matplotlib's many objects live until exit: spare the collector walking them (~0.1 s)
     return plt
 
 
@@ -668,22 +695,41 @@ def plot_waveform(plt, r, s):
     return fig
 
 
+def plot_sweep(plt, runs, s):
+    x = runs[0]["x"]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    ax.plot(x, runs[0]["clean"], color="black", lw=2.5, label="clean sine")
+    for r in runs:
+        ax.plot(x, r["prediction"], lw=1, alpha=0.8, label=f"seed {r['seed']}: RMSE {r['rmse']:.3f}")
+    ax.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":")
+    ax.set_xlabel("x (radians)")
+    ax.set_ylabel("sin(x)")
+    ax.set_title(f"Closed-loop predictions, one model per seed (warm-up left of the dotted line)\n"
+                 f"{settings_text(s).split(', ', 1)[1]}", fontsize=10)
+    ax.legend(fontsize=7, ncol=2 if len(runs) > 8 else 1, loc="lower left")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Runs: one model (the default), or one per seed (--seeds).
 # ----------------------------------------------------------------------------------------------------------
-class CtrlC:
-    """While active, Ctrl-C only sets .pressed, so that training can stop at the end of a minibatch."""
+# Models train in worker processes, one per seed, as many at a time as there are cores, while the main
+# process loads matplotlib (a quarter of a second) and then draws.  Ctrl-C is turned by the main process
+# into an event that each worker checks after every minibatch.
+_stop_event = None  # in a worker: set when the run should stop
 
-    def __enter__(self):
-        self.pressed = False
-        self.previous = signal.signal(signal.SIGINT, self.press)
-        return self
 
-    def press(self, signum, frame):
-        self.pressed = True
+def start_worker(stop_event):
+    global _stop_event
+    _stop_event = stop_event
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the worker as the event instead
 
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
+
+def run_in_worker(s, seed, progress):
+    report = progress_printer(s.epochs, time.perf_counter()) if progress else None
+    return run(s, seed, report, _stop_event.is_set)
 
 
 def progress_printer(epochs, started):
@@ -698,6 +744,32 @@ def progress_printer(epochs, started):
     return report
 
 
+def train_models(s, seeds, progress):
+    """Train one model per seed; return (pyplot, the results of the runs that were not cancelled).
+
+    After Ctrl-C, runs under way stop at the end of their minibatch (status "interrupted") and runs
+    not yet started are cancelled.
+    """
+    stop = multiprocessing.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    try:
+        with ProcessPoolExecutor(min(len(seeds), os.cpu_count() or 1), initializer=start_worker,
+                                 initargs=(stop,)) as pool:
+            futures = [pool.submit(run_in_worker, s, seed, progress) for seed in seeds]
+            plt = import_pyplot(s.show)
+            runs = []
+            for future in futures:
+                if stop.is_set() and future.cancel():
+                    continue
+                runs.append(future.result())
+                if not progress:
+                    r = runs[-1]
+                    print(f"  seed {r['seed']}: loss {r['final_loss']:.6f}, RMSE {r['rmse']:.4f}", flush=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return plt, runs
+
+
 def show_or_close(plt, figures, show):
     """Show the figures in windows when asked and the backend can; otherwise just close them."""
     if show and figures[0].canvas.required_interactive_framework:
@@ -709,15 +781,12 @@ def show_or_close(plt, figures, show):
 def train_once(s):
     started = time.perf_counter()
     prepare_out_dir(s.out)
-    report = None if s.quiet else progress_printer(s.epochs, started)
-    with CtrlC() as ctrl_c:
-        r = run(s, s.seed, report, lambda: ctrl_c.pressed)
+    plt, (r,) = train_models(s, [s.seed], progress=not s.quiet)
     settings = {key: getattr(s, key) for key in
                 ("epochs", "batch_size", "time_size", "hidden_size", "lr", "stateful", "future")}
     settings["loss_function"] = s.loss  # "loss" is the curve
     paths = [os.path.join(s.out, name) for name in ("results.npz", "loss.png", "waveform.png")]
     save_arrays(paths[0], dict(r, **settings))
-    plt = import_pyplot(s.show)
     figures = [plot_loss(plt, r["loss"], s)]
     if r["status"] != "diverged":
         figures.append(plot_waveform(plt, r, s))
@@ -747,33 +816,13 @@ def train_once(s):
     return status
 
 
-def ignore_ctrl_c():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # in sweep workers: the parent decides what stops
-
-
 def sweep(s):
-    """Train one model per seed (in parallel processes), print a table, save a figure and the data."""
+    """Train one model per seed, print a table, save a figure and the table's data."""
     prepare_out_dir(s.out)
     seeds = list(dict.fromkeys(s.seeds))
-    workers = min(len(seeds), os.cpu_count() or 1)
-    print(f"training {len(seeds)} models on {workers} process{'es' if workers > 1 else ''}: "
-          f"{settings_text(s).split(', ', 1)[1]}", flush=True)
-    results, interrupted = {}, False
-    with ProcessPoolExecutor(workers, initializer=ignore_ctrl_c) as pool:
-        futures = {pool.submit(run, s, seed): seed for seed in seeds}
-        try:
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if not s.quiet:
-                    r = future.result()
-                    print(f"  seed {r['seed']}: loss {r['final_loss']:.6f}, RMSE {r['rmse']:.4f}", flush=True)
-        except KeyboardInterrupt:
-            interrupted = True
-            pool.shutdown(cancel_futures=True)
-            for future, seed in futures.items():
-                if future.done() and not future.cancelled():
-                    results[seed] = future.result()
-    runs = [results[seed] for seed in seeds if seed in results]
+    print(f"training {len(seeds)} models: {settings_text(s).split(', ', 1)[1]}", flush=True)
+    plt, runs = train_models(s, seeds, progress=False)
+    interrupted = len(runs) < len(seeds) or any(r["status"] == "interrupted" for r in runs)
     if not runs:
         print("interrupted before any model finished; nothing written", file=sys.stderr)
         return 130
@@ -793,32 +842,15 @@ def sweep(s):
     write_atomically(paths[0], lambda f: f.write(("\n".join(lines) + "\n").encode()))
     save_arrays(paths[1], dict(table, x=runs[0]["x"], clean=runs[0]["clean"],
                                prediction=np.array([r["prediction"] for r in runs])))
-    plt = import_pyplot(s.show)
     fig = plot_sweep(plt, runs, s)
     save_figure(fig, paths[2])
     print(f"wrote {', '.join(paths)}")
     if interrupted:
-        print(f"interrupted: {len(runs)} of {len(seeds)} seeds finished and saved", file=sys.stderr)
+        print(f"interrupted: {len(runs)} of {len(seeds)} models saved, some of them unfinished",
+              file=sys.stderr)
         return 130
     show_or_close(plt, [fig], s.show)
     return 0
-
-
-def plot_sweep(plt, runs, s):
-    x = runs[0]["x"]
-    fig, ax = plt.subplots(figsize=(9, 5))
-    ax.plot(x, runs[0]["clean"], color="black", lw=2.5, label="clean sine")
-    for r in runs:
-        ax.plot(x, r["prediction"], lw=1, alpha=0.8, label=f"seed {r['seed']}: RMSE {r['rmse']:.3f}")
-    ax.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":")
-    ax.set_xlabel("x (radians)")
-    ax.set_ylabel("sin(x)")
-    ax.set_title(f"Closed-loop predictions, one model per seed (warm-up left of the dotted line)\n"
-                 f"{settings_text(s).split(', ', 1)[1]}", fontsize=10)
-    ax.legend(fontsize=7, ncol=2 if len(runs) > 8 else 1, loc="lower left")
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    return fig
 
 
 # ----------------------------------------------------------------------------------------------------------
