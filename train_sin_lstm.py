@@ -17,7 +17,6 @@ import multiprocessing
 import os
 import signal
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -578,7 +577,7 @@ def check_settings(s):
     check_whole("--epochs (EPOCHS)", s.epochs, 1)
     n_inputs = N_POINTS - 1
     check_whole("--batch-size (BATCH_SIZE)", s.batch_size, 1, n_inputs // 2,
-                f": a larger batch leaves no minibatch in an epoch of {n_inputs} inputs")
+                f" (a larger one leaves no minibatch in an epoch of {n_inputs} inputs)")
     check_whole("--time-size (TIME_SIZE)", s.time_size, 1, n_inputs - 1)
     check_whole("--hidden-size (HIDDEN_SIZE)", s.hidden_size, 1)
     check_positive("--lr (LEARNING_RATE)", s.lr)
@@ -606,9 +605,8 @@ def prepare_out_dir(path):
     """Create the output folder and make sure a file can be written there, before any training."""
     try:
         os.makedirs(path, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path)
-        os.close(fd)
-        os.remove(probe)
+        write_atomically(os.path.join(path, ".write-test"), lambda f: None)
+        os.remove(os.path.join(path, ".write-test"))
     except OSError as e:
         raise SettingError(f"--out {path}: cannot write there ({e.strerror or e})") from None
 
@@ -619,13 +617,14 @@ def prepare_out_dir(path):
 # ----------------------------------------------------------------------------------------------------------
 def write_atomically(path, write):
     """Call write(f) on a new temporary file beside path, then rename it to path."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             write(f)
         os.replace(tmp, path)
     except BaseException:
-        os.remove(tmp)
+        if os.path.exists(tmp):
+            os.remove(tmp)
         raise
 
 
@@ -744,9 +743,10 @@ def progress_printer(epochs, started):
     return report
 
 
-def train_models(s, seeds, progress):
+def train_models(s, seeds):
     """Train one model per seed; return (pyplot, the results of the runs that were not cancelled).
 
+    Unless s.quiet, a single run prints its progress and a sweep a line per finished seed.
     After Ctrl-C, runs under way stop at the end of their minibatch (status "interrupted") and runs
     not yet started are cancelled.
     """
@@ -755,6 +755,7 @@ def train_models(s, seeds, progress):
     try:
         with ProcessPoolExecutor(min(len(seeds), os.cpu_count() or 1), initializer=start_worker,
                                  initargs=(stop,)) as pool:
+            progress = len(seeds) == 1 and not s.quiet
             futures = [pool.submit(run_in_worker, s, seed, progress) for seed in seeds]
             plt = import_pyplot(s.show)
             runs = []
@@ -762,7 +763,7 @@ def train_models(s, seeds, progress):
                 if stop.is_set() and future.cancel():
                     continue
                 runs.append(future.result())
-                if not progress:
+                if len(seeds) > 1 and not s.quiet:
                     r = runs[-1]
                     print(f"  seed {r['seed']}: loss {r['final_loss']:.6f}, RMSE {r['rmse']:.4f}", flush=True)
     finally:
@@ -781,7 +782,7 @@ def show_or_close(plt, figures, show):
 def train_once(s):
     started = time.perf_counter()
     prepare_out_dir(s.out)
-    plt, (r,) = train_models(s, [s.seed], progress=not s.quiet)
+    plt, (r,) = train_models(s, [s.seed])
     settings = {key: getattr(s, key) for key in
                 ("epochs", "batch_size", "time_size", "hidden_size", "lr", "stateful", "future")}
     settings["loss_function"] = s.loss  # "loss" is the curve
@@ -795,7 +796,8 @@ def train_once(s):
     paths = paths[:1 + len(figures)]
 
     epochs_done = len(r["loss"])
-    print(f"final loss {r['final_loss']:.6f} (epoch {epochs_done})")
+    if epochs_done:
+        print(f"final loss {r['final_loss']:.6g} (epoch {epochs_done})")
     if r["status"] != "diverged":
         print(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated "
               f"points: {r['rmse']:.4f}")
@@ -821,7 +823,7 @@ def sweep(s):
     prepare_out_dir(s.out)
     seeds = list(dict.fromkeys(s.seeds))
     print(f"training {len(seeds)} models: {settings_text(s).split(', ', 1)[1]}", flush=True)
-    plt, runs = train_models(s, seeds, progress=False)
+    plt, runs = train_models(s, seeds)
     interrupted = len(runs) < len(seeds) or any(r["status"] == "interrupted" for r in runs)
     if not runs:
         print("interrupted before any model finished; nothing written", file=sys.stderr)
