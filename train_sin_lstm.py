@@ -376,10 +376,10 @@ def train(model, optimizer, xs, ts, rng, epochs, batch_size, grad_scale=1, repor
     losses = []
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(xs))
-        epoch_loss = 0.0
+        epoch_loss = 0  # summed in the model's dtype, as the original does
         for k in range(n_batches):
             batch = order[k * batch_size:(k + 1) * batch_size]
-            loss = float(model.forward(xs[batch], ts[batch]))
+            loss = model.forward(xs[batch], ts[batch])
             if not math.isfinite(loss):
                 return losses, "diverged"
             model.backward(grad_scale)
@@ -387,9 +387,9 @@ def train(model, optimizer, xs, ts, rng, epochs, batch_size, grad_scale=1, repor
             epoch_loss += loss
             if should_stop is not None and should_stop():
                 return losses, "interrupted"
-        losses.append(epoch_loss)
+        losses.append(float(epoch_loss))
         if report is not None:
-            report(epoch, epoch_loss)
+            report(epoch, float(epoch_loss))
     return losses, "done"
 
 
@@ -646,9 +646,10 @@ def import_pyplot(show):
     return plt
 
 
-def settings_text(s):
-    return (f"seed {s.seed}, batch {s.batch_size}, time size {s.time_size}, hidden {s.hidden_size}, "
-            f"lr {s.lr:g}, {s.loss}, {'stateful' if s.stateful else 'stateless'}")
+def settings_text(s, seed=True):
+    return ((f"seed {s.seed}, " if seed else "") +
+            f"batch {s.batch_size}, time size {s.time_size}, hidden {s.hidden_size}, lr {s.lr:g}, "
+            f"{s.loss}, {'stateful' if s.stateful else 'stateless'}")
 
 
 def plot_loss(plt, losses, s):
@@ -672,7 +673,6 @@ def plot_loss(plt, losses, s):
 def plot_waveform(plt, r, s):
     x, T, end = r["x"], s.time_size, N_POINTS
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.88, bottom=0.11)
     ax.plot(x, r["clean"], color="0.6", lw=1.5, label="clean sine")
     ax.plot(x[:end], r["noisy"], ".", color="tab:blue", ms=4, label="noisy training series")
     ax.plot(x[:T], r["prediction"][:T], color="tab:green", lw=4, alpha=0.6,
@@ -683,32 +683,35 @@ def plot_waveform(plt, r, s):
         ax.plot(x[end - 1:], r["prediction"][end - 1:], color="tab:red", lw=1.5, ls="--",
                 label=f"generated past the data ({len(x) - end} steps)")
         ax.axvline(x[end - 1], color="0.3", lw=0.8, ls=":", label="end of the data")
-    ax.set_xlabel("x (radians)")
-    ax.set_ylabel("sin(x)")
-    ax.set_title(f"Closed-loop prediction\n{settings_text(s)}", fontsize=10)
-    values = np.concatenate((r["clean"], r["noisy"], r["prediction"]))
-    low, high = np.nanmin(values), np.nanmax(values)
-    ax.set_ylim(low - 0.45 * (high - low), high + 0.08 * (high - low))  # room for the legend below
-    ax.legend(loc="lower center", ncol=3, fontsize=8)
-    ax.grid(True, alpha=0.3)
+    finish_wave_plot(fig, ax, f"Closed-loop prediction\n{settings_text(s)}",
+                     np.concatenate((r["clean"], r["noisy"], r["prediction"])), legend_columns=3)
     return fig
 
 
 def plot_sweep(plt, runs, s):
     x = runs[0]["x"]
-    fig, ax = plt.subplots(figsize=(9, 5))
+    fig, ax = plt.subplots(figsize=(9, 5.5))
     ax.plot(x, runs[0]["clean"], color="black", lw=2.5, label="clean sine")
-    for r in runs:
-        ax.plot(x, r["prediction"], lw=1, alpha=0.8, label=f"seed {r['seed']}: RMSE {r['rmse']:.3f}")
-    ax.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":")
+    colors = plt.get_cmap("tab20" if len(runs) > 10 else "tab10").colors
+    for r, color in zip(runs, colors * len(runs)):
+        ax.plot(x, r["prediction"], color=color, lw=1, label=f"seed {r['seed']}: RMSE {r['rmse']:.3f}")
+    ax.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
+    finish_wave_plot(fig, ax, f"Closed-loop predictions, one model per seed\n{settings_text(s, seed=False)}",
+                     np.concatenate([runs[0]["clean"]] + [r["prediction"] for r in runs]), legend_columns=4)
+    return fig
+
+
+def finish_wave_plot(fig, ax, title, values, legend_columns):
+    """Label a plot of series against x, leave room below the curves for the legend, and draw it."""
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.88, bottom=0.11)
     ax.set_xlabel("x (radians)")
     ax.set_ylabel("sin(x)")
-    ax.set_title(f"Closed-loop predictions, one model per seed (warm-up left of the dotted line)\n"
-                 f"{settings_text(s).split(', ', 1)[1]}", fontsize=10)
-    ax.legend(fontsize=7, ncol=2 if len(runs) > 8 else 1, loc="lower left")
+    ax.set_title(title, fontsize=10)
+    legend_rows = -(-len(ax.get_legend_handles_labels()[1]) // legend_columns)
+    low, high = np.nanmin(values), np.nanmax(values)
+    ax.set_ylim(low - (0.2 * legend_rows + 0.05) * (high - low), high + 0.08 * (high - low))
+    ax.legend(loc="lower center", ncol=legend_columns, fontsize=8)
     ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    return fig
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -822,7 +825,7 @@ def sweep(s):
     """Train one model per seed, print a table, save a figure and the table's data."""
     prepare_out_dir(s.out)
     seeds = list(dict.fromkeys(s.seeds))
-    print(f"training {len(seeds)} models: {settings_text(s).split(', ', 1)[1]}", flush=True)
+    print(f"training {len(seeds)} models: {settings_text(s, seed=False)}", flush=True)
     plt, runs = train_models(s, seeds)
     interrupted = len(runs) < len(seeds) or any(r["status"] == "interrupted" for r in runs)
     if not runs:
