@@ -22,8 +22,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 # Set before NumPy loads.  The matrices here are tiny, so BLAS threads cannot help: they would only
 # spin on the core that a second process (training while the first one loads matplotlib) needs.
-for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
+os.environ.update({name: os.environ.get(name, "1")
+                   for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
 import numpy as np  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------
@@ -47,6 +47,7 @@ OUT_DIR = "results"    # where figures and arrays are written
 GPU = False            # kept from the original; this script runs on the CPU only
 
 LOSSES = ("many-to-one", "many-to-many")
+MAX_HIDDEN_SIZE, MAX_FUTURE = 4096, 10000  # beyond these a run takes too much memory or time to be useful
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -125,26 +126,12 @@ class TimeAffine:
         return np.dot(dout, W.T).reshape(N, T, H)
 
 
-def split_gates(a):
-    """The four H-wide blocks f, g, i, o of the last axis of a (..., 4H), as views."""
-    H = a.shape[-1] // 4
-    return a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
+def gate_factors(f, g, i, o, c_prev, tanh_c):
+    """What turns [ds, ds, ds, dh] into the gradient at the gate inputs dA = [dA_f, dA_g, dA_i, dA_o].
 
-
-def activate(A):
-    """Gate values from their inputs A (..., 4H): sigmoid for f, i, o and tanh for the candidate g."""
-    gates = sigmoid(A)  # one call for all four blocks; g is then redone with tanh
-    H = A.shape[-1] // 4
-    gates[..., H:2 * H] = np.tanh(A[..., H:2 * H])
-    return gates
-
-
-def activation_slopes(gates):
-    """d gates / dA, from the gate values: s (1 - s) for the sigmoids f, i, o and 1 - g^2 for tanh."""
-    slopes = gates * (1 - gates)
-    g = split_gates(gates)[1]
-    split_gates(slopes)[1][...] = 1 - g ** 2
-    return slopes
+    Each is the gate's slope (sigmoid' = s (1 - s), tanh' = 1 - g^2) times what the gate multiplies.
+    """
+    return c_prev * f * (1 - f), i * (1 - g ** 2), g * i * (1 - i), tanh_c * o * (1 - o)
 
 
 class LSTM:
@@ -177,21 +164,24 @@ class LSTM:
 
     def forward(self, x, h_prev, c_prev):
         Wx, Wh, b = self.params
-        gates = activate(np.dot(x, Wx) + np.dot(h_prev, Wh) + b)      # (N, 4H)
-        f, g, i, o = split_gates(gates)                 # (N, H) each
+        H = Wh.shape[0]
+        A = np.dot(x, Wx) + np.dot(h_prev, Wh) + b      # (N, 4H)
+        f = sigmoid(A[:, :H])
+        g = np.tanh(A[:, H:2 * H])
+        i = sigmoid(A[:, 2 * H:3 * H])
+        o = sigmoid(A[:, 3 * H:])
         c_next = f * c_prev + g * i
         h_next = o * np.tanh(c_next)
-        self.cache = (x, h_prev, c_prev, gates, c_next)
+        self.cache = (x, h_prev, c_prev, f, g, i, o, c_next)
         return h_next, c_next
 
     def backward(self, dh_next, dc_next):
         Wx, Wh, b = self.params
-        x, h_prev, c_prev, gates, c_next = self.cache
-        f, g, i, o = split_gates(gates)
+        x, h_prev, c_prev, f, g, i, o, c_next = self.cache
         tanh_c = np.tanh(c_next)
         ds = dc_next + dh_next * o * (1 - tanh_c ** 2)
-        dgates = np.concatenate((ds * c_prev, ds * i, ds * g, dh_next * tanh_c), axis=1)  # d f, g, i, o
-        dA = dgates * activation_slopes(gates)          # (N, 4H)
+        k_f, k_g, k_i, k_o = gate_factors(f, g, i, o, c_prev, tanh_c)
+        dA = np.hstack((ds * k_f, ds * k_g, ds * k_i, dh_next * k_o))  # (N, 4H)
         self.grads[0][...] = np.dot(x.T, dA)
         self.grads[1][...] = np.dot(h_prev.T, dA)
         self.grads[2][...] = dA.sum(axis=0)
@@ -233,16 +223,16 @@ class TimeLSTM:
         bias = b.reshape(4, H, 1)
         WhT = Wh.T
         gates = np.empty((T, 4, H, N), dtype=Wh.dtype)  # f, g, i, o of every step
-        A = gates.reshape(T, 4 * H, N)                  # the same memory, gates stacked as rows
+        gate_rows = gates.reshape(T, 4 * H, N)          # the same memory, as np.dot's output
         h, c = self.h.T, self.c.T                       # (H, N)
         hs, cs, tanh_cs = [h], [c], []                  # h and c entering each step, then the last
         for t in range(T):
-            a = gates[t]                                # built in place: fewer temporaries, a faster loop
-            np.dot(WhT, h, out=A[t])                    # A = Wh^T h_prev + Wx^T x + b
+            a = gates[t]                                # A, then the gates, built in place (fewer temporaries)
+            np.dot(WhT, h, out=gate_rows[t])            # A = Wh^T h_prev + Wx^T x + b
             a += xWx[t]
             a += bias
             g = np.tanh(a[1])
-            sigmoid(a, out=a)
+            sigmoid(a, out=a)                           # one call for f, i, o (and g, restored next)
             a[1] = g
             f, g, i, o = a
             c = f * c + g * i
@@ -262,11 +252,7 @@ class TimeLSTM:
         dhs = dhs.transpose(1, 2, 0)                    # (T, H, N)
         f, g, i, o = gates.transpose(1, 0, 2, 3).copy()  # (T, H, N) each, contiguous: faster below
         c_prev, tanh_c = np.array(cs[:T]), np.array(tanh_cs)  # (T, H, N)
-        # dA = [ds, ds, ds, dh] * factors, with factors (4, T, H, N) known from the forward pass:
-        factors = np.array((c_prev * f * (1 - f),      # dA_f = ds * c_prev * f (1 - f)
-                            i * (1 - g ** 2),          # dA_g = ds * i * (1 - g^2)
-                            g * i * (1 - i),           # dA_i = ds * g * i (1 - i)
-                            tanh_c * o * (1 - o)))     # dA_o = dh * tanh(c) * o (1 - o)
+        factors = np.array(gate_factors(f, g, i, o, c_prev, tanh_c))  # (4, T, H, N), all steps at once
         dh_dc = o * (1 - tanh_c ** 2)                   # d h_t / d c_t
         dA = np.empty_like(gates)
         dA_rows = dA.reshape(T, 4 * H, N)
@@ -352,9 +338,6 @@ class SimpleRnnlm:
         for layer in reversed(self.layers):
             dout = layer.backward(dout)
         return dout
-
-    def reset_state(self):
-        self.lstm_layer.reset_state()
 
 
 PARAM_NAMES = ["LSTM Wx", "LSTM Wh", "LSTM b", "Affine W", "Affine b"]  # the order of model.params
@@ -512,8 +495,8 @@ def gradient_check(s):
     xs, ts = xs.astype(np.float64), ts.astype(np.float64)
     B = s.batch_size
     h0 = c0 = None
-    if s.stateful:  # check from a carried-in state, as in training: the one the previous windows leave
-        model.predict(xs[B:2 * B])
+    if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
+        model.predict(xs[-B:])
         h0, c0 = model.lstm_layer.h.copy(), model.lstm_layer.c.copy()
     print(f"gradient check: float64, central differences, batch {B}, time size {s.time_size}, "
           f"hidden size {s.hidden_size}, {s.loss}, {'stateful' if s.stateful else 'stateless'}")
@@ -579,9 +562,9 @@ def check_settings(s):
     check_whole("--batch-size (BATCH_SIZE)", s.batch_size, 1, n_inputs // 2,
                 f" (a larger one leaves no minibatch in an epoch of {n_inputs} inputs)")
     check_whole("--time-size (TIME_SIZE)", s.time_size, 1, n_inputs - 1)
-    check_whole("--hidden-size (HIDDEN_SIZE)", s.hidden_size, 1)
+    check_whole("--hidden-size (HIDDEN_SIZE)", s.hidden_size, 1, MAX_HIDDEN_SIZE)
     check_positive("--lr (LEARNING_RATE)", s.lr)
-    check_whole("--future (FUTURE)", s.future, 0)
+    check_whole("--future (FUTURE)", s.future, 0, MAX_FUTURE)
     if s.loss not in LOSSES:
         raise SettingError(f"--loss (LOSS) = {s.loss!r}: must be one of {', '.join(LOSSES)}")
     if not isinstance(s.stateful, bool):
@@ -603,10 +586,11 @@ def check_settings(s):
 
 def prepare_out_dir(path):
     """Create the output folder and make sure a file can be written there, before any training."""
+    probe = os.path.join(path, f".write-test-{os.getpid()}")
     try:
         os.makedirs(path, exist_ok=True)
-        write_atomically(os.path.join(path, ".write-test"), lambda f: None)
-        os.remove(os.path.join(path, ".write-test"))
+        open(probe, "wb").close()
+        os.remove(probe)
     except OSError as e:
         raise SettingError(f"--out {path}: cannot write there ({e.strerror or e})") from None
 
@@ -768,7 +752,7 @@ def train_models(s, seeds):
                 runs.append(future.result())
                 if len(seeds) > 1 and not s.quiet:
                     r = runs[-1]
-                    print(f"  seed {r['seed']}: loss {r['final_loss']:.6f}, RMSE {r['rmse']:.4f}", flush=True)
+                    print(f"  seed {r['seed']}: loss {r['final_loss']:.6g}, RMSE {r['rmse']:.4f}", flush=True)
     finally:
         signal.signal(signal.SIGINT, previous)
     return plt, runs
@@ -828,6 +812,7 @@ def sweep(s):
     print(f"training {len(seeds)} models: {settings_text(s, seed=False)}", flush=True)
     plt, runs = train_models(s, seeds)
     interrupted = len(runs) < len(seeds) or any(r["status"] == "interrupted" for r in runs)
+    diverged = sum(r["status"] == "diverged" for r in runs)
     if not runs:
         print("interrupted before any model finished; nothing written", file=sys.stderr)
         return 130
@@ -838,9 +823,12 @@ def sweep(s):
              "status": np.array([r["status"] for r in runs])}
     print(f"\n{'seed':>10} {'final loss':>11} {'RMSE':>8}")
     for seed, loss, error, status in zip(*table.values()):
-        print(f"{seed:>10} {loss:>11.6f} {error:>8.4f}" + ("" if status == "done" else f"  {status}"))
-    for name, stat in (("mean", np.nanmean), ("std", np.nanstd), ("min", np.nanmin), ("max", np.nanmax)):
-        print(f"{name:>10} {stat(table['final_loss']):>11.6f} {stat(table['rmse']):>8.4f}")
+        print(f"{seed:>10} {loss:>11.6g} {error:>8.4f}" + ("" if status == "done" else f"  {status}"))
+    finished = table["status"] == "done"
+    for name, stat in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
+        if finished.any():  # over the models that finished training
+            print(f"{name:>10} {stat(table['final_loss'][finished]):>11.6g} "
+                  f"{stat(table['rmse'][finished]):>8.4f}")
 
     paths = [os.path.join(s.out, name) for name in ("sweep.csv", "sweep.npz", "sweep.png")]
     lines = ["seed,final_loss,rmse,status"] + [f"{a},{b:.6g},{c:.6g},{d}" for a, b, c, d in zip(*table.values())]
@@ -854,8 +842,12 @@ def sweep(s):
         print(f"interrupted: {len(runs)} of {len(seeds)} models saved, some of them unfinished",
               file=sys.stderr)
         return 130
+    if diverged:
+        print(f"{diverged} of {len(seeds)} models diverged (their loss stopped being finite); "
+              f"try a smaller learning rate than --lr {s.lr:g} (the default is {LEARNING_RATE:g})",
+              file=sys.stderr)
     show_or_close(plt, [fig], s.show)
-    return 0
+    return 1 if diverged else 0
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ BAD_SETTINGS = [
                             "less, or with --time-size 11 a batch size in"),
     (["--batch-size", "5", "--time-size", "8"], "takes 19 minibatches x 5 = 95 windows, but 100 inputs give "
                                                 "only 92 windows of 8 steps; use --time-size 5 or less"),
-    (["--hidden-size", "0"], "--hidden-size (HIDDEN_SIZE) = 0: must be a whole number of at least 1"),
+    (["--hidden-size", "0"], "--hidden-size (HIDDEN_SIZE) = 0: must be a whole number from 1 to 4096"),
+    (["--hidden-size", "5000"], "--hidden-size (HIDDEN_SIZE) = 5000: must be a whole number from 1 to 4096"),
     (["--hidden-size", "4.5"], "argument --hidden-size: '4.5' is not a whole number"),
     (["--lr", "0"], "--lr (LEARNING_RATE) = 0.0: must be a finite number above 0"),
     (["--lr", "-0.1"], "--lr (LEARNING_RATE) = -0.1: must be a finite number above 0"),
@@ -65,7 +66,7 @@ BAD_SETTINGS = [
     (["--seed", "-1"], "--seed (SEED) = -1: must be a whole number from 0 to 4294967295"),
     (["--seed", "4294967296"], "--seed (SEED) = 4294967296: must be a whole number from 0 to 4294967295"),
     (["--seeds", "1", "-5"], "--seed (SEED) = -5"),
-    (["--future", "-1"], "--future (FUTURE) = -1: must be a whole number of at least 0"),
+    (["--future", "-1"], "--future (FUTURE) = -1: must be a whole number from 0 to 10000"),
     (["--loss", "many"], "argument --loss: invalid choice: 'many'"),
 ]
 
@@ -118,6 +119,14 @@ def test_divergence_stops_says_so_and_keeps_the_loss(run_script, tmp_path):
     r = np.load(tmp_path / "results" / "results.npz")
     assert r["loss"].shape == (1,) and str(r["status"]) == "diverged"
     assert os.path.exists(tmp_path / "results" / "loss.png")
+
+
+def test_a_sweep_with_diverging_models_says_so(run_script, tmp_path):
+    done = run_script("--seeds", 1, 2, "--lr", 100, "--epochs", 3)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["2 of 2 models diverged (their loss stopped being finite); try a "
+                                        "smaller learning rate than --lr 100 (the default is 0.008)"]
+    assert "diverged" in done.stdout and os.path.exists(tmp_path / "results" / "sweep.csv")
 
 
 def test_ctrl_c_stops_cleanly_and_saves_the_model_as_it_stands(tmp_path):

@@ -49,7 +49,7 @@ def test_seed_sweep_equals_single_runs(run_script, tmp_path):
         single = singles[int(row["seed"])]
         assert float(row["final_loss"]) == pytest.approx(single["final_loss"], rel=1e-5)
         assert float(row["rmse"]) == pytest.approx(single["rmse"], rel=1e-5)
-        assert f"{row['seed']:>10} {single['final_loss']:>11.6f} {single['rmse']:>8.4f}" in done.stdout
+        assert f"{row['seed']:>10} {single['final_loss']:>11.6g} {single['rmse']:>8.4f}" in done.stdout
     arrays = np.load(tmp_path / "results" / "sweep.npz")
     for k, seed in enumerate((773, 326, 512)):
         np.testing.assert_array_equal(arrays["prediction"][k], singles[seed]["prediction"])
