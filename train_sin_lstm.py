@@ -744,6 +744,8 @@ def train_models(s, seeds):
                                  initargs=(stop,)) as pool:
             progress = len(seeds) == 1 and not s.quiet
             futures = [pool.submit(run_in_worker, s, seed, progress) for seed in seeds]
+            if len(seeds) > 1:
+                print(f"training {len(seeds)} models: {settings_text(s, seed=False)}", flush=True)
             plt = import_pyplot(s.show)
             runs = []
             for future in futures:
@@ -809,7 +811,6 @@ def sweep(s):
     """Train one model per seed, print a table, save a figure and the table's data."""
     prepare_out_dir(s.out)
     seeds = list(dict.fromkeys(s.seeds))
-    print(f"training {len(seeds)} models: {settings_text(s, seed=False)}", flush=True)
     plt, runs = train_models(s, seeds)
     interrupted = len(runs) < len(seeds) or any(r["status"] == "interrupted" for r in runs)
     diverged = sum(r["status"] == "diverged" for r in runs)

@@ -5,12 +5,15 @@ the constants at the top reach them, and the sweep and future runs are what sing
 """
 import csv
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import train_sin_lstm as m
-from conftest import SCRIPT
+from conftest import SCRIPT, headless_env
 
 
 def run_with_flags(*flags):
@@ -93,3 +96,17 @@ def test_gradcheck_fails_on_a_wrong_gradient(monkeypatch, capsys):
     assert m.main(["--gradcheck", "--hidden-size", "4", "--stateless", "--loss", "many-to-many"]) == 1
     out = capsys.readouterr().out
     assert "Affine b" in out and "WRONG" in out and "4 of 5 within" in out
+
+
+def test_ctrl_c_during_a_sweep_saves_the_models_as_they_stand(tmp_path):
+    process = subprocess.Popen([sys.executable, SCRIPT, "--seeds", "1", "2", "--epochs", "100000", "--out",
+                                tmp_path], env=headless_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    assert process.stdout.readline().startswith("training 2 models")
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in err and err.startswith("interrupted: 2 of 2 models saved")
+    with open(tmp_path / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["status"] for row in rows] == ["interrupted", "interrupted"]
