@@ -656,7 +656,7 @@ def plot_loss(plt, losses, s):
 
 def plot_waveform(plt, r, s):
     x, T, end = r["x"], s.time_size, N_POINTS
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 5))
     ax.plot(x, r["clean"], color="0.6", lw=1.5, label="clean sine")
     ax.plot(x[:end], r["noisy"], ".", color="tab:blue", ms=4, label="noisy training series")
     ax.plot(x[:T], r["prediction"][:T], color="tab:green", lw=4, alpha=0.6,
@@ -667,34 +667,32 @@ def plot_waveform(plt, r, s):
         ax.plot(x[end - 1:], r["prediction"][end - 1:], color="tab:red", lw=1.5, ls="--",
                 label=f"generated past the data ({len(x) - end} steps)")
         ax.axvline(x[end - 1], color="0.3", lw=0.8, ls=":", label="end of the data")
-    finish_wave_plot(fig, ax, f"Closed-loop prediction\n{settings_text(s)}",
-                     np.concatenate((r["clean"], r["noisy"], r["prediction"])), legend_columns=3)
+    finish_wave_plot(fig, ax, f"Closed-loop prediction\n{settings_text(s)}", legend_columns=3)
     return fig
 
 
 def plot_sweep(plt, runs, s):
     x = runs[0]["x"]
-    fig, ax = plt.subplots(figsize=(9, 5.5))
+    fig, ax = plt.subplots(figsize=(9, 6))
     ax.plot(x, runs[0]["clean"], color="black", lw=2.5, label="clean sine")
     colors = plt.get_cmap("tab20" if len(runs) > 10 else "tab10").colors
     for r, color in zip(runs, colors * len(runs)):
         ax.plot(x, r["prediction"], color=color, lw=1, label=f"seed {r['seed']}: RMSE {r['rmse']:.3f}")
     ax.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
     finish_wave_plot(fig, ax, f"Closed-loop predictions, one model per seed\n{settings_text(s, seed=False)}",
-                     np.concatenate([runs[0]["clean"]] + [r["prediction"] for r in runs]), legend_columns=4)
+                     legend_columns=4)
     return fig
 
 
-def finish_wave_plot(fig, ax, title, values, legend_columns):
-    """Label a plot of series against x, leave room below the curves for the legend, and draw it."""
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.88, bottom=0.11)
+def finish_wave_plot(fig, ax, title, legend_columns):
+    """Label a plot of series against x, with the legend in rows under the axes."""
+    handles, labels = ax.get_legend_handles_labels()
+    rows = -(-len(labels) // legend_columns)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.12 + 0.2 * rows / fig.get_figheight())
+    fig.legend(handles, labels, loc="lower center", ncol=legend_columns, fontsize=8, frameon=False)
     ax.set_xlabel("x (radians)")
     ax.set_ylabel("sin(x)")
     ax.set_title(title, fontsize=10)
-    legend_rows = -(-len(ax.get_legend_handles_labels()[1]) // legend_columns)
-    low, high = np.nanmin(values), np.nanmax(values)
-    ax.set_ylim(low - (0.2 * legend_rows + 0.05) * (high - low), high + 0.08 * (high - low))
-    ax.legend(loc="lower center", ncol=legend_columns, fontsize=8)
     ax.grid(True, alpha=0.3)
 
 
