@@ -638,7 +638,7 @@ def settings_text(s, seed=True):
 
 def plot_loss(plt, losses, s):
     from matplotlib.ticker import FuncFormatter
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7, 4.5), num="Training loss")
     fig.subplots_adjust(left=0.12, right=0.97, top=0.88, bottom=0.11)
     ax.plot(np.arange(1, len(losses) + 1), losses, color="tab:blue")
     if len(losses):
@@ -656,7 +656,7 @@ def plot_loss(plt, losses, s):
 
 def plot_waveform(plt, r, s):
     x, T, end = r["x"], s.time_size, N_POINTS
-    fig, ax = plt.subplots(figsize=(9, 5))
+    fig, ax = plt.subplots(figsize=(9, 5), num="Closed-loop prediction")
     ax.plot(x, r["clean"], color="0.6", lw=1.5, label="clean sine")
     ax.plot(x[:end], r["noisy"], ".", color="tab:blue", ms=4, label="noisy training series")
     ax.plot(x[:T], r["prediction"][:T], color="tab:green", lw=4, alpha=0.6,
@@ -673,7 +673,7 @@ def plot_waveform(plt, r, s):
 
 def plot_sweep(plt, runs, s):
     x = runs[0]["x"]
-    fig, ax = plt.subplots(figsize=(9, 6))
+    fig, ax = plt.subplots(figsize=(9, 6), num="Closed-loop predictions, one model per seed")
     ax.plot(x, runs[0]["clean"], color="black", lw=2.5, label="clean sine")
     colors = plt.get_cmap("tab20" if len(runs) > 10 else "tab10").colors
     for r, color in zip(runs, colors * len(runs)):
