@@ -22,3 +22,32 @@ def run_script(tmp_path):
         return subprocess.run([sys.executable, script, *map(str, flags)], cwd=tmp_path, env=headless_env(),
                               capture_output=True, text=True, timeout=timeout)
     return run
+
+
+def run_with_flags(*flags):
+    """One experiment in this process, with the settings these flags give."""
+    s = train_sin_lstm.parse_args([str(flag) for flag in flags])
+    train_sin_lstm.check_settings(s)
+    return train_sin_lstm.run(s, s.seed)
+
+
+def edited_script(folder, old, new):
+    """A copy of the script in folder with its first `old` replaced by `new` (old must be there)."""
+    with open(SCRIPT) as f:
+        text = f.read()
+    assert old in text
+    path = folder / "edited.py"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def break_gradient(monkeypatch, layer, index, factor):
+    """Make layer.backward return its parameter gradient number `index` times `factor`: a wrong gradient."""
+    backward = layer.backward
+
+    def wrong_backward(self, dout):
+        dx = backward(self, dout)
+        self.grads[index] *= factor
+        return dx
+
+    monkeypatch.setattr(layer, "backward", wrong_backward)

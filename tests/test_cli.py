@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import train_sin_lstm as m
-from conftest import SCRIPT, headless_env
+from conftest import SCRIPT, edited_script, headless_env
 
 
 def test_importing_runs_nothing(tmp_path):
@@ -99,12 +99,7 @@ def test_unwritable_out_is_caught_before_training(run_script, tmp_path):
     (("GPU = False", "GPU = True"), "GPU = True: this script runs on the CPU only"),
 ])
 def test_bad_constant_at_the_top_is_caught(run_script, tmp_path, edit, message):
-    with open(SCRIPT) as f:
-        text = f.read()
-    assert edit[0] in text
-    edited = tmp_path / "edited.py"
-    edited.write_text(text.replace(edit[0], edit[1], 1))
-    done = run_script(script=edited)
+    done = run_script(script=edited_script(tmp_path, *edit))
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1 and message in done.stderr
     assert sorted(os.listdir(tmp_path)) == ["edited.py"]

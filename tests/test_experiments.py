@@ -13,13 +13,7 @@ import numpy as np
 import pytest
 
 import train_sin_lstm as m
-from conftest import SCRIPT, headless_env
-
-
-def run_with_flags(*flags):
-    s = m.parse_args([str(flag) for flag in flags])
-    m.check_settings(s)
-    return m.run(s, s.seed)
+from conftest import SCRIPT, break_gradient, edited_script, headless_env, run_with_flags
 
 
 @pytest.mark.parametrize("edit, flags", [
@@ -27,12 +21,7 @@ def run_with_flags(*flags):
     (("STATEFUL = True", "STATEFUL = False"), ["--stateless"]),
 ])
 def test_constant_at_the_top_equals_its_flag(run_script, tmp_path, edit, flags):
-    with open(SCRIPT) as f:
-        text = f.read()
-    assert edit[0] in text
-    edited = tmp_path / "edited.py"
-    edited.write_text(text.replace(edit[0], edit[1], 1))
-    done = run_script("--epochs", 5, "--quiet", script=edited)
+    done = run_script("--epochs", 5, "--quiet", script=edited_script(tmp_path, *edit))
     assert done.returncode == 0, done.stderr
     r = np.load(tmp_path / "results" / "results.npz")
     expected = run_with_flags("--epochs", 5, *flags)
@@ -85,14 +74,7 @@ def test_gradcheck_reports_every_parameter(run_script, tmp_path):
 
 
 def test_gradcheck_fails_on_a_wrong_gradient(monkeypatch, capsys):
-    backward = m.TimeAffine.backward
-
-    def wrong_backward(self, dout):
-        dx = backward(self, dout)
-        self.grads[1] *= 0.5
-        return dx
-
-    monkeypatch.setattr(m.TimeAffine, "backward", wrong_backward)
+    break_gradient(monkeypatch, m.TimeAffine, 1, 0.5)
     assert m.main(["--gradcheck", "--hidden-size", "4", "--stateless", "--loss", "many-to-many"]) == 1
     out = capsys.readouterr().out
     assert "Affine b" in out and "WRONG" in out and "4 of 5 within" in out

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import train_sin_lstm as m
+from conftest import break_gradient
 
 TOL = m.GRADIENT_TOLERANCE
 N, T, D, H = 3, 5, 2, 4  # D > 1 and N != H so that a transposed product cannot go unnoticed
@@ -155,14 +156,7 @@ def test_whole_model(rng, loss, stateful):
 
 def test_whole_model_check_catches_a_wrong_gradient(rng, monkeypatch):
     """The check used by --gradcheck fails when a backward pass is wrong (here: dWh off by 1%)."""
-    backward = m.TimeLSTM.backward
-
-    def wrong_backward(self, dhs):
-        dxs = backward(self, dhs)
-        self.grads[1] *= 1.01
-        return dxs
-
-    monkeypatch.setattr(m.TimeLSTM, "backward", wrong_backward)
+    break_gradient(monkeypatch, m.TimeLSTM, 1, 1.01)
     model = m.SimpleRnnlm(rng, hidden_size=H, dtype=np.float64)
     errors = m.model_gradient_errors(model, rng.randn(N, T, 1), rng.randn(N, T, 1))
     assert errors[1] > TOL and max(errors[:1] + errors[2:]) <= TOL

@@ -9,20 +9,15 @@ import numpy as np
 import pytest
 
 import train_sin_lstm as m
+from conftest import run_with_flags
 
 REFERENCE = np.load(os.path.join(os.path.dirname(__file__), "fixtures", "reference.npz"))
 CASES = sorted({key.split(".")[0] for key in REFERENCE.files})
 
 
-def run_with_flags(flags):
-    s = m.parse_args(flags)
-    m.check_settings(s)
-    return m.run(s, s.seed)
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_same_numbers_as_the_original(case):
-    r = run_with_flags(str(REFERENCE[f"{case}.flags"]).split())
+    r = run_with_flags(*str(REFERENCE[f"{case}.flags"]).split())
     loss, prediction = REFERENCE[f"{case}.loss"], REFERENCE[f"{case}.prediction"]
     assert r["status"] == "done"
     assert r["loss"].shape == loss.shape
@@ -41,15 +36,15 @@ def test_default_run_matches_the_seed_notes():
 
 
 def test_prediction_starts_from_the_clean_sine():
-    r = run_with_flags(["--epochs", "2", "--time-size", "7"])
+    r = run_with_flags("--epochs", 2, "--time-size", 7)
     np.testing.assert_array_equal(r["prediction"][:7], r["clean"][:7])
     assert len(r["prediction"]) == m.N_POINTS
 
 
 def test_same_seed_same_arrays_other_seed_other_arrays():
-    first, again = run_with_flags(["--epochs", "15"]), run_with_flags(["--epochs", "15"])
+    first, again = run_with_flags("--epochs", 15), run_with_flags("--epochs", 15)
     for key in ("loss", "prediction", "noisy"):
         np.testing.assert_array_equal(first[key], again[key])
-    other = run_with_flags(["--epochs", "15", "--seed", "326"])
+    other = run_with_flags("--epochs", 15, "--seed", 326)
     assert not np.array_equal(first["noisy"], other["noisy"])
     assert not np.array_equal(first["loss"], other["loss"])
