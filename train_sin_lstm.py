@@ -4,8 +4,8 @@
 A faithful port of a learner's program built from *Deep Learning from Scratch 2*: the book's RNNLM
 training code (chapter 5) turned into sine-wave regression with the book's LSTM layers (chapter 6).
 The layers keep the book's interface (``params``, ``grads``, ``forward``, ``backward``; shapes N, T, D, H)
-and the run reproduces the original's numbers.  Read it top to bottom: settings, data, layers, model,
-training, prediction, plots, command line.
+and the run reproduces the original's numbers.  Read it top to bottom: settings, data, layers and model,
+training, prediction, the gradient check, settings checks, output and plots, runs, the command line.
 
     python train_sin_lstm.py              # train, predict, save results/ and show the figures
     python train_sin_lstm.py --help       # every setting
@@ -54,11 +54,11 @@ MAX_HIDDEN_SIZE, MAX_FUTURE = 4096, 10000  # beyond these a run takes too much m
 # Data: a noisy sine, cut into overlapping windows.  The model sees samples 0..T-1 of a window and is
 # asked, at every step, for the next sample.
 # ----------------------------------------------------------------------------------------------------------
-def make_series(rng, n_points=N_POINTS, noise=NOISE):
+def make_series(rng):
     """Return x, the clean sine at x, and the noisy training series (the first draw from rng)."""
-    x = np.linspace(X_MIN, X_MAX, n_points)
+    x = np.linspace(X_MIN, X_MAX, N_POINTS)
     clean = np.sin(x)
-    noisy = clean + noise * rng.randn(n_points)
+    noisy = clean + NOISE * rng.randn(N_POINTS)
     return x, clean, noisy
 
 
@@ -227,7 +227,7 @@ class TimeLSTM:
         h, c = self.h.T, self.c.T                       # (H, N)
         hs, cs, tanh_cs = [h], [c], []                  # h and c entering each step, then the last
         for t in range(T):
-            a = gates[t]                                # A, then the gates, built in place (fewer temporaries)
+            a = gates[t]                                # A, then the gates, in place: fewer temporaries
             np.dot(WhT, h, out=gate_rows[t])            # A = Wh^T h_prev + Wx^T x + b
             a += xWx[t]
             a += bias
@@ -830,7 +830,8 @@ def sweep(s):
                   f"{stat(table['rmse'][finished]):>8.4f}")
 
     paths = [os.path.join(s.out, name) for name in ("sweep.csv", "sweep.npz", "sweep.png")]
-    lines = ["seed,final_loss,rmse,status"] + [f"{a},{b:.6g},{c:.6g},{d}" for a, b, c, d in zip(*table.values())]
+    lines = ["seed,final_loss,rmse,status"] + [f"{seed},{loss:.6g},{error:.6g},{status}"
+                                               for seed, loss, error, status in zip(*table.values())]
     write_atomically(paths[0], lambda f: f.write(("\n".join(lines) + "\n").encode()))
     save_arrays(paths[1], dict(table, x=runs[0]["x"], clean=runs[0]["clean"],
                                prediction=np.array([r["prediction"] for r in runs])))
