@@ -877,28 +877,33 @@ def number(text):
 
 
 def parse_args(argv=None):
-    p = ArgumentParser(prog=PROG, description="Train an LSTM on a noisy sine wave (NumPy only), "
-                       "let it generate the wave closed-loop, plot both.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--seed", type=whole_number, default=SEED, help="seeds the noise, weights and shuffling")
-    p.add_argument("--epochs", type=whole_number, default=EPOCHS)
-    p.add_argument("--batch-size", type=whole_number, default=BATCH_SIZE, help="windows per minibatch")
-    p.add_argument("--time-size", type=whole_number, default=TIME_SIZE, help="steps per window (BPTT length)")
-    p.add_argument("--hidden-size", type=whole_number, default=HIDDEN_SIZE, help="LSTM units")
-    p.add_argument("--lr", type=number, default=LEARNING_RATE, help="SGD learning rate")
-    p.add_argument("--loss", choices=LOSSES, default=LOSS, help="score the last step or every step")
+    p = ArgumentParser(prog=PROG, description="Train an LSTM on a noisy sine wave (NumPy only), let it "
+                       "generate the wave closed-loop, and plot both.  Defaults: the constants at the top.")
+    p.add_argument("--seed", type=whole_number, default=SEED,
+                   help="seeds the noise, the weights and the shuffling (default %(default)s)")
+    p.add_argument("--epochs", type=whole_number, default=EPOCHS, help="(default %(default)s)")
+    p.add_argument("--batch-size", type=whole_number, default=BATCH_SIZE,
+                   help="windows per minibatch (default %(default)s)")
+    p.add_argument("--time-size", type=whole_number, default=TIME_SIZE,
+                   help="steps per window, the BPTT length (default %(default)s)")
+    p.add_argument("--hidden-size", type=whole_number, default=HIDDEN_SIZE,
+                   help="LSTM units (default %(default)s)")
+    p.add_argument("--lr", type=number, default=LEARNING_RATE, help="SGD learning rate (default %(default)s)")
+    p.add_argument("--loss", choices=LOSSES, default=LOSS,
+                   help="score the last step of each window or every step (default %(default)s)")
     state = p.add_mutually_exclusive_group()
     state.add_argument("--stateless", dest="stateful", action="store_false", default=STATEFUL,
                        help="start every forward pass from zero state")
     state.add_argument("--stateful", dest="stateful", action="store_true", default=STATEFUL,
-                       help="carry the state across minibatches and into prediction")
+                       help="carry the state across minibatches and into prediction "
+                            f"({'the default' if STATEFUL else 'not the default'})")
     p.add_argument("--future", type=whole_number, default=FUTURE,
-                   help="closed-loop steps to generate past the end of the data")
+                   help="closed-loop steps to generate past the end of the data (default %(default)s)")
     p.add_argument("--seeds", type=whole_number, nargs="+", metavar="S",
-                   help="train one model per seed and compare them (sweep.png, sweep.csv, sweep.npz)")
+                   help="train one model per seed and compare them: sweep.png, sweep.csv, sweep.npz")
     p.add_argument("--gradcheck", action="store_true",
                    help="check the model's gradients against central differences instead of training")
-    p.add_argument("--out", default=OUT_DIR, help="folder for the figures and arrays")
+    p.add_argument("--out", default=OUT_DIR, help="folder for the figures and arrays (default %(default)s)")
     p.add_argument("--no-show", dest="show", action="store_false", help="only save the figures")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p.parse_args(argv)
