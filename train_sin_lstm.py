@@ -758,6 +758,10 @@ def train_models(s, seeds):
     return plt, runs
 
 
+def smaller_lr_hint(s):
+    return f"try a smaller learning rate than --lr {s.lr:g} (the default is {LEARNING_RATE:g})"
+
+
 def show_or_close(plt, figures, show):
     """Show the figures in windows when asked and the backend can; otherwise just close them."""
     if show and figures[0].canvas.required_interactive_framework:
@@ -793,8 +797,7 @@ def train_once(s):
     print(f"time {time.perf_counter() - started:.2f} s; wrote {', '.join(paths)}")
     if r["status"] == "diverged":
         print(f"training diverged: the loss stopped being finite in epoch {epochs_done + 1}; "
-              f"try a smaller learning rate than --lr {s.lr:g} (the default is {LEARNING_RATE:g})",
-              file=sys.stderr)
+              f"{smaller_lr_hint(s)}", file=sys.stderr)
         status = 1
     elif r["status"] == "interrupted":
         print(f"interrupted in epoch {epochs_done + 1}: saved the model as it stands", file=sys.stderr)
@@ -844,8 +847,7 @@ def sweep(s):
         return 130
     if diverged:
         print(f"{diverged} of {len(seeds)} models diverged (their loss stopped being finite); "
-              f"try a smaller learning rate than --lr {s.lr:g} (the default is {LEARNING_RATE:g})",
-              file=sys.stderr)
+              f"{smaller_lr_hint(s)}", file=sys.stderr)
     show_or_close(plt, [fig], s.show)
     return 1 if diverged else 0
 
