@@ -400,14 +400,22 @@ def rmse(a, b):
     return float(np.sqrt(np.mean((a - b) ** 2))) if len(a) else float("nan")
 
 
+def data_and_model(s, seed, dtype=np.float32):
+    """The stream seeded with seed, the series, its windows and the untrained model.
+
+    One stream, drawn in the original's order: the noise, then the weights; later, the shuffling.
+    """
+    rng = np.random.RandomState(seed)
+    x, clean, noisy = make_series(rng)
+    model = SimpleRnnlm(rng, hidden_size=s.hidden_size, stateful=s.stateful,
+                        many_to_one=s.loss == "many-to-one", dtype=dtype)
+    return rng, (x, clean, noisy), make_windows(noisy, s.time_size), model
+
+
 def run(settings, seed, report=None, should_stop=None):
     """One experiment: data, model, training and closed-loop prediction.  Returns a dict of results."""
     s = settings
-    rng = np.random.RandomState(seed)  # one stream, drawn in the original's order
-    x, clean, noisy = make_series(rng)
-    xs, ts = make_windows(noisy, s.time_size)
-    model = SimpleRnnlm(rng, hidden_size=s.hidden_size, stateful=s.stateful,
-                        many_to_one=s.loss == "many-to-one")
+    rng, (x, clean, noisy), (xs, ts), model = data_and_model(s, seed)
     # The original's many-to-one backward leaves out the 1/N its loss divides by, so its SGD step is
     # batch_size times the loss gradient.  Kept: the numbers depend on it.
     grad_scale = s.batch_size if s.loss == "many-to-one" else 1
@@ -487,11 +495,7 @@ GRADIENT_TOLERANCE = 1e-6  # largest relative error a checked gradient may have
 
 def gradient_check(s):
     """Check every parameter's gradient of the model these settings build; print a table; exit status."""
-    rng = np.random.RandomState(s.seed)
-    x, clean, noisy = make_series(rng)
-    xs, ts = make_windows(noisy, s.time_size)
-    model = SimpleRnnlm(rng, hidden_size=s.hidden_size, stateful=s.stateful,
-                        many_to_one=s.loss == "many-to-one", dtype=np.float64)
+    _, _, (xs, ts), model = data_and_model(s, s.seed, dtype=np.float64)
     xs, ts = xs.astype(np.float64), ts.astype(np.float64)
     B = s.batch_size
     h0 = c0 = None
