@@ -231,9 +231,9 @@ class TimeLSTM:
             np.dot(WhT, h, out=gate_rows[t])            # A = Wh^T h_prev + Wx^T x + b
             a += xWx[t]
             a += bias
-            g = np.tanh(a[1])
+            tanh_g = np.tanh(a[1])
             sigmoid(a, out=a)                           # one call for f, i, o (and g, restored next)
-            a[1] = g
+            a[1] = tanh_g
             f, g, i, o = a
             c = f * c + g * i
             tanh_c = np.tanh(c)
@@ -774,21 +774,27 @@ def show_or_close(plt, figures, show):
         plt.close(fig)
 
 
-def train_once(s):
-    started = time.perf_counter()
-    prepare_out_dir(s.out)
-    plt, (r,) = train_models(s, [s.seed])
+def save_run(plt, r, s):
+    """Write results.npz, loss.png and, unless the run diverged, waveform.png; return figures and paths."""
     settings = {key: getattr(s, key) for key in
                 ("epochs", "batch_size", "time_size", "hidden_size", "lr", "stateful", "future")}
     settings["loss_function"] = s.loss  # "loss" is the curve
-    paths = [os.path.join(s.out, name) for name in ("results.npz", "loss.png", "waveform.png")]
+    paths = [os.path.join(s.out, "results.npz")]
     save_arrays(paths[0], dict(r, **settings))
     figures = [plot_loss(plt, r["loss"], s)]
     if r["status"] != "diverged":
         figures.append(plot_waveform(plt, r, s))
-    for fig, path in zip(figures, paths[1:]):
-        save_figure(fig, path)
-    paths = paths[:1 + len(figures)]
+    for fig, name in zip(figures, ("loss.png", "waveform.png")):
+        paths.append(os.path.join(s.out, name))
+        save_figure(fig, paths[-1])
+    return figures, paths
+
+
+def train_once(s):
+    started = time.perf_counter()
+    prepare_out_dir(s.out)
+    plt, (r,) = train_models(s, [s.seed])
+    figures, paths = save_run(plt, r, s)
 
     epochs_done = len(r["loss"])
     if epochs_done:
@@ -830,9 +836,9 @@ def sweep(s):
     print(f"\n{'seed':>10} {'final loss':>11} {'RMSE':>8}")
     for seed, loss, error, status in zip(*table.values()):
         print(f"{seed:>10} {loss:>11.6g} {error:>8.4f}" + ("" if status == "done" else f"  {status}"))
-    finished = table["status"] == "done"
-    for name, stat in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
-        if finished.any():  # over the models that finished training
+    finished = table["status"] == "done"  # the statistics are over the models that finished training
+    if finished.any():
+        for name, stat in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
             print(f"{name:>10} {stat(table['final_loss'][finished]):>11.6g} "
                   f"{stat(table['rmse'][finished]):>8.4f}")
 

@@ -42,10 +42,7 @@ def one_run(launched, out):
 
     started = time.perf_counter()
     os.makedirs(out, exist_ok=True)
-    plt = m.import_pyplot(show=False)
-    m.save_arrays(os.path.join(out, "results.npz"), r)
-    for plot, name in ((m.plot_loss(plt, r["loss"], s), "loss.png"), (m.plot_waveform(plt, r, s), "waveform.png")):
-        m.save_figure(plot, os.path.join(out, name))
+    m.save_run(m.import_pyplot(show=False), r, s)
     seconds["plotting"] = time.perf_counter() - started
     print(" ".join(f"{seconds[phase]:.4f}" for phase in PHASES[:-1]), time.time(), flush=True)
 
