@@ -11,20 +11,24 @@ training, prediction, the gradient check, settings checks, output and plots, run
     python train_sin_lstm.py --help       # every setting
 """
 import argparse
-import gc
 import math
-import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 # Set before NumPy loads.  The matrices here are tiny, so BLAS threads cannot help: they would only
 # spin on the core that a second process (training while the first one loads matplotlib) needs.
 os.environ.update({name: os.environ.get(name, "1")
                    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
-import numpy as np  # noqa: E402
+try:
+    import numpy as np  # noqa: E402
+except KeyboardInterrupt:  # Ctrl-C while NumPy loads, when run as a script: nothing started, no traceback
+    if __name__ != "__main__":
+        raise
+    print("interrupted before training started; nothing written", file=sys.stderr)
+    sys.exit(128 + signal.SIGINT)
 
 # ----------------------------------------------------------------------------------------------------------
 # Settings.  The defaults are the original program's; command-line flags override them.
@@ -600,38 +604,117 @@ def prepare_out_dir(path):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Output: figures and arrays, each written to a temporary file and renamed over the old one, so that a
-# failed or interrupted write never leaves a truncated file behind.
+# Output.  Each kind of run owns a fixed set of file names in --out and writes or removes every one of them,
+# so that the folder never shows files of two runs of the same kind.  Each file is written to a temporary
+# name and renamed over the old one, so that a failed or interrupted write never leaves a broken file.
 # ----------------------------------------------------------------------------------------------------------
-def write_atomically(path, write):
-    """Call write(f) on a new temporary file beside path, then rename it to path."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+RUN_FILES = ("results.npz", "loss.png", "waveform.png")
+SWEEP_FILES = ("sweep.csv", "sweep.npz", "sweep.png")
 
 
-def save_arrays(path, arrays):
-    write_atomically(path, lambda f: np.savez(f, **arrays))
+class WriteError(Exception):
+    """A file that could not be written; the message names it, the reason and what was written before."""
 
 
-def save_figure(fig, path):
-    write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100))
+class Output:
+    """The files of one run in folder, of the kind whose file names are `owned`.
+
+    plan(names) removes the owned files that this run will not write (an earlier run's); then each write
+    goes through write(), which keeps the list of what was written.
+    """
+
+    def __init__(self, folder, owned):
+        self.folder, self.owned = folder, owned
+        self.planned, self.written, self.removed = [], [], []
+
+    def path(self, name):
+        return os.path.join(self.folder, name)
+
+    def plan(self, names):
+        self.planned = list(names)
+        for name in self.owned:
+            if name not in self.planned and os.path.exists(self.path(name)):
+                os.remove(self.path(name))
+                self.removed.append(name)
+
+    def write(self, name, write):
+        """Call write(f) on a new temporary file beside the file `name`, then rename it to `name`."""
+        path = self.path(name)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                write(f)
+            os.replace(tmp, path)
+        except BaseException as e:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            if isinstance(e, OSError):
+                raise WriteError(f"could not write {path} ({e.strerror or e}); "
+                                 f"{self.written_text() or 'nothing written'}") from None
+            raise
+        self.written.append(name)
+
+    def arrays(self, name, arrays):
+        """An .npz of the arrays, with `files`: the names of the files this run writes."""
+        self.write(name, lambda f: np.savez(f, files=np.array(self.planned), **arrays))
+
+    def figure(self, name, fig):
+        self.write(name, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight", pad_inches=0.15))
+
+    def text(self, name, text):
+        self.write(name, lambda f: f.write(text.encode()))
+
+    def written_text(self):
+        """'wrote results/a, results/b; removed results/c (an earlier run's)', or '' when nothing happened."""
+        parts = []
+        if self.written:
+            parts.append("wrote " + ", ".join(map(self.path, self.written)))
+        if self.removed:
+            parts.append("removed " + ", ".join(map(self.path, self.removed)) + " (an earlier run's)")
+        return "; ".join(parts)
 
 
-def import_pyplot(show):
-    """pyplot, imported only when figures are drawn; with show False the file-only Agg backend."""
-    import matplotlib
-    if not show:
-        matplotlib.use("Agg")
+# ----------------------------------------------------------------------------------------------------------
+# Figures.  Made with pyplot only when they are to be shown (pyplot keeps them until closed); otherwise as
+# plain matplotlib Figures, which touch no global state.
+# ----------------------------------------------------------------------------------------------------------
+FILE_BACKENDS = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")  # backends that can only write files
+LEGEND_ENTRIES = 12  # a sweep with more models labels only the best and the worst
+
+
+def load_matplotlib(show):
+    """Import what the figures need (a quarter of a second or more: done while the models train)."""
+    if show:
+        import matplotlib.pyplot  # noqa: F401
+    else:
+        import matplotlib.figure  # noqa: F401
+
+
+def new_figure(show, title, size):
+    """A figure of size (inches); through pyplot, in a window called title, when it is to be shown."""
+    if show:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=size)
+        fig.canvas.manager.set_window_title(title)
+        return fig
+    from matplotlib.figure import Figure
+    return Figure(figsize=size)
+
+
+def show_figures(figures):
+    """Windows with a GUI backend (the run waits until they are closed); in a notebook, whose backend shows
+    figures without a GUI, the cell output; with a backend that only writes files, nothing."""
     import matplotlib.pyplot as plt
-    gc.freeze()  # matplotlib's many objects live until exit: spare the collector walking them (~0.1 s)
-    return plt
+    if figures[0].canvas.required_interactive_framework or plt.get_backend().lower() not in FILE_BACKENDS:
+        plt.show()
+
+
+def close_figures(figures):
+    """Close the figures that pyplot holds, and no other."""
+    for fig in figures:
+        if fig.canvas.manager is not None:
+            import matplotlib.pyplot as plt
+            plt.close(fig)
 
 
 def settings_text(s, seed=True):
@@ -640,226 +723,393 @@ def settings_text(s, seed=True):
             f"{s.loss}, {'stateful' if s.stateful else 'stateless'}")
 
 
-def plot_loss(plt, losses, s):
-    from matplotlib.ticker import FuncFormatter
-    fig, ax = plt.subplots(figsize=(7, 4.5), num="Training loss")
-    fig.subplots_adjust(left=0.12, right=0.97, top=0.88, bottom=0.11)
-    ax.plot(np.arange(1, len(losses) + 1), losses, color="tab:blue")
-    if len(losses):
+def loss_text(loss):
+    """A loss for people: six decimals, or four significant digits when it is huge (diverging)."""
+    return f"{loss:.6f}" if abs(loss) < 1e4 else f"{loss:.4g}"
+
+
+def plot_loss(s, losses):
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    fig = new_figure(s.show, "Training loss", (7, 4.5))
+    ax = fig.subplots()
+    epochs = np.arange(1, len(losses) + 1)
+    few = len(losses) <= 30
+    ax.plot(epochs, losses, color="tab:blue", marker="o" if few else None, ms=4)
+    log = len(losses) > 0 and bool(np.all(losses > 0))
+    if log:
         ax.set_yscale("log")
         # plain numbers (cheaper to draw than 10^k), the minor ticks labelled at 2, 3 and 5 only
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(FuncFormatter(
             lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "235" else ""))
+    if few:
+        ax.set_xlim(0.5, max(len(losses), 1) + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if not len(losses):
+        ax.text(0.5, 0.5, "no epoch finished", transform=ax.transAxes, ha="center", va="center")
+        ax.set_yticks([])
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (sum of the epoch's minibatch losses)")
-    ax.set_title(f"Training loss (log scale)\n{settings_text(s)}", fontsize=10)
+    ax.set_title(f"Training loss{' (log scale)' if log else ''}\n{settings_text(s)}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     return fig
 
 
-def plot_waveform(plt, r, s):
+def plot_waveform(s, r):
     x, T, end = r["x"], s.time_size, N_POINTS
-    fig, ax = plt.subplots(figsize=(9, 5), num="Closed-loop prediction")
+    fig = new_figure(s.show, "Closed-loop prediction", (9, 5))
+    ax = fig.subplots()
     ax.plot(x, r["clean"], color="0.6", lw=1.5, label="clean sine")
     ax.plot(x[:end], r["noisy"], ".", color="tab:blue", ms=4, label="noisy training series")
-    ax.plot(x[:T], r["prediction"][:T], color="tab:green", lw=4, alpha=0.6,
-            label=f"warm-up: {T} clean samples given")
+    ax.plot(x[:T], r["prediction"][:T], color="tab:green", lw=4, alpha=0.6, marker="o", ms=5,
+            label=f"warm-up: {T} clean sample{'s' if T > 1 else ''} given")
     ax.plot(x[T - 1:end], r["prediction"][T - 1:end], color="tab:red", lw=1.5,
             label=f"generated (closed loop), RMSE {r['rmse']:.4f}")
     if len(x) > end:
         ax.plot(x[end - 1:], r["prediction"][end - 1:], color="tab:red", lw=1.5, ls="--",
-                label=f"generated past the data ({len(x) - end} steps)")
-        ax.axvline(x[end - 1], color="0.3", lw=0.8, ls=":", label="end of the data")
-    finish_wave_plot(fig, ax, f"Closed-loop prediction\n{settings_text(s)}", legend_columns=3)
+                label=f"generated past the data ({len(x) - end} steps), RMSE {r['future_rmse']:.4f}")
+    finish_wave_plot(ax, x, f"Closed-loop prediction\n{settings_text(s)}", legend_columns=3)
     return fig
 
 
-def plot_sweep(plt, runs, s):
+def plot_sweep(s, runs):
+    """Every model's prediction over the clean sine: one legend entry each for a dozen models or fewer;
+    past that, coloured by RMSE on a scale, the best and the worst named."""
+    import matplotlib
     x = runs[0]["x"]
-    fig, ax = plt.subplots(figsize=(9, 6), num="Closed-loop predictions, one model per seed")
+    fig = new_figure(s.show, "Closed-loop predictions, one model per seed", (9, 6))
+    ax = fig.subplots()
     ax.plot(x, runs[0]["clean"], color="black", lw=2.5, label="clean sine")
-    colors = plt.get_cmap("tab20" if len(runs) > 10 else "tab10").colors
-    for r, color in zip(runs, colors * len(runs)):
-        ax.plot(x, r["prediction"], color=color, lw=1, label=f"seed {r['seed']}: RMSE {r['rmse']:.3f}")
+    ranked = sorted((r for r in runs if np.isfinite(r["rmse"])), key=lambda r: r["rmse"])
+    if len(runs) <= LEGEND_ENTRIES:
+        colors = matplotlib.colormaps["tab20" if len(runs) > 10 else "tab10"].colors
+        for r, color in zip(runs, colors):
+            ax.plot(x, r["prediction"], color=color, lw=1, label=f"seed {r['seed']}: RMSE {r['rmse']:.3f}")
+    elif ranked:
+        cmap = matplotlib.colormaps["viridis"]
+        norm = matplotlib.colors.Normalize(ranked[0]["rmse"], ranked[-1]["rmse"])
+        for r in reversed(ranked):  # the best drawn last, on top
+            ax.plot(x, r["prediction"], color=cmap(norm(r["rmse"])), lw=0.8, alpha=0.7)
+        for r, word in ((ranked[0], "best"), (ranked[-1], "worst")):
+            ax.plot(x, r["prediction"], color=cmap(norm(r["rmse"])), lw=2,
+                    label=f"{word}: seed {r['seed']}, RMSE {r['rmse']:.3f}")
+        fig.colorbar(matplotlib.cm.ScalarMappable(norm, cmap), ax=ax, label="closed-loop RMSE", pad=0.01)
     ax.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
-    finish_wave_plot(fig, ax, f"Closed-loop predictions, one model per seed\n{settings_text(s, seed=False)}",
-                     legend_columns=4)
+    title = f"Closed-loop predictions, {len(runs)} models, one per seed\n{settings_text(s, seed=False)}"
+    finish_wave_plot(ax, x, title, legend_columns=4)
     return fig
 
 
-def finish_wave_plot(fig, ax, title, legend_columns):
-    """Label a plot of series against x, with the legend in rows under the axes."""
-    handles, labels = ax.get_legend_handles_labels()
-    rows = -(-len(labels) // legend_columns)
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.12 + 0.2 * rows / fig.get_figheight())
-    fig.legend(handles, labels, loc="lower center", ncol=legend_columns, fontsize=8, frameon=False)
+def finish_wave_plot(ax, x, title, legend_columns):
+    """Label a plot of series against x, mark the end of the data, and put the legend in rows under it."""
+    if len(x) > N_POINTS:
+        ax.axvline(x[N_POINTS - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
     ax.set_xlabel("x (radians)")
     ax.set_ylabel("sin(x)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=legend_columns, fontsize=8, frameon=False)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Runs: one model (the default), or one per seed (--seeds).
+# Runs: where the models train, and how a run stops.
 # ----------------------------------------------------------------------------------------------------------
-# Models train in worker processes, one per seed, as many at a time as there are cores, while the main
-# process loads matplotlib (a quarter of a second) and then draws.  Ctrl-C is turned by the main process
-# into an event that each worker checks after every minibatch.
-_stop_event = None  # in a worker: set when the run should stop
+# Each model trains in a worker process while this one loads matplotlib; a sweep trains as many at once as
+# there are cores.  Workers send their progress and results through a pipe; this process prints them, so
+# the lines appear where the run was started (a terminal or a notebook cell).  Where no worker can be
+# started (no working semaphores or no processes: some containers, serverless hosts, Pyodide), the models
+# train here, one after another, with the same numbers.
+#
+# Ctrl-C, TERM and HUP do not end the process where they find it: they are recorded, training stops at the
+# end of its minibatch, the run saves what it has and exits with 128 + the signal number.  A worker whose
+# parent is gone, however it ended, stops at the end of its minibatch and exits without reporting.
+STOP_SIGNALS = {getattr(signal, name): word for name, word in
+                (("SIGINT", "interrupted"), ("SIGTERM", "terminated"), ("SIGHUP", "hung up"))
+                if hasattr(signal, name)}  # Windows has no SIGHUP
 
 
-def start_worker(stop_event):
-    global _stop_event
-    _stop_event = stop_event
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the worker as the event instead
+class StopSignals:
+    """Records the first stop signal of a run, for training to check after every minibatch.
+
+    As a context manager it installs itself as the handler of STOP_SIGNALS and puts the previous handlers
+    back; Python allows handlers only in the main thread, so elsewhere it installs nothing.
+    """
+
+    def __init__(self):
+        self.signum = None
+        self.event = None  # a multiprocessing Event, for the workers to see the signal too
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {signum: signal.signal(signum, self.record) for signum in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def record(self, signum, frame=None):
+        self.signum = self.signum or signum
+        if self.event is not None:
+            self.event.set()
+
+    def requested(self):
+        return self.signum is not None
+
+    def word(self):
+        return STOP_SIGNALS[self.signum]
+
+    def exit_status(self):
+        return 128 + self.signum
 
 
-def run_in_worker(s, seed, progress):
-    report = progress_printer(s.epochs, time.perf_counter()) if progress else None
-    return run(s, seed, report, _stop_event.is_set)
+def worker_context():
+    """multiprocessing's default start method, except fork where other threads run (a notebook's kernel):
+    forking them is unsafe, and Python 3.12 warns about it."""
+    import multiprocessing
+    if multiprocessing.get_start_method() == "fork" and threading.active_count() > 1:
+        return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context()
+
+
+def worker(conn, s, seed, stop_event, progress):
+    """Train one model in a worker process: send ("epoch", epoch, loss) as it goes, then ("done", results)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)  # the main process decides when to stop, through stop_event
+    parent = os.getppid()
+
+    def orphaned():
+        return os.getppid() != parent
+
+    def report(epoch, loss):
+        conn.send(("epoch", epoch, loss, time.perf_counter()))  # the clock every process shares
+
+    try:
+        r = run(s, seed, report if progress else None, lambda: stop_event.is_set() or orphaned())
+        if not orphaned():
+            conn.send(("done", r))
+    except BrokenPipeError:  # the main process is gone
+        pass
+
+
+def train_models(s, seeds, stop, on_epoch=None, on_done=None):
+    """Train one model per seed; return the results of those that started, in the order of seeds.
+
+    on_epoch(epoch, loss) follows a single model's training, on_done(r) is called as each model finishes.
+    Once stop.requested(), models under way stop at the end of their minibatch and none more start.
+    """
+    try:
+        context = worker_context()
+        stop.event = context.Event()
+    except (OSError, ImportError, NotImplementedError) as e:
+        if not s.quiet:
+            print(f"training in this process: no worker processes here ({e})", flush=True)
+        return train_here(s, seeds, stop, on_epoch, on_done)
+    from multiprocessing.connection import wait
+
+    pending, running, done, loaded = list(seeds), {}, {}, False
+    try:
+        while pending or running:
+            while pending and len(running) < (os.cpu_count() or 1) and not stop.requested():
+                seed = pending.pop(0)
+                receiver, sender = context.Pipe(duplex=False)
+                process = context.Process(target=worker, args=(sender, s, seed, stop.event, on_epoch is not None),
+                                          daemon=True)
+                process.start()
+                sender.close()
+                running[receiver] = seed, process
+            if not loaded:
+                load_matplotlib(s.show)  # while the first models train
+                loaded = True
+            if stop.requested():
+                pending.clear()
+            if not running:
+                continue
+            for receiver in wait(list(running)):
+                seed, process = running[receiver]
+                try:
+                    kind, *message = receiver.recv()
+                except EOFError:
+                    raise RuntimeError(f"the worker training seed {seed} ended without its results "
+                                       f"(exit code {process.join() or process.exitcode})") from None
+                if kind == "epoch":
+                    on_epoch(*message)
+                    continue
+                done[seed] = message[0]
+                del running[receiver]
+                receiver.close()
+                process.join()
+                if on_done is not None:
+                    on_done(done[seed])
+    finally:
+        for receiver, (seed, process) in running.items():
+            process.terminate()
+    return [done[seed] for seed in seeds if seed in done]
+
+
+def train_here(s, seeds, stop, on_epoch, on_done):
+    """train_models in this process, one model after another."""
+    runs = []
+    for seed in seeds:
+        if stop.requested():
+            break
+        runs.append(run(s, seed, on_epoch, stop.requested))
+        if on_done is not None:
+            on_done(runs[-1])
+    load_matplotlib(s.show)
+    return runs
 
 
 def progress_printer(epochs, started):
-    """report(epoch, loss) printing about ten lines a run, the first and the last epoch included."""
+    """report(epoch, loss[, when]) printing about ten lines a run, the first and the last epoch included;
+    when is the perf_counter() of the epoch's end (default: now)."""
     every = max(1, epochs // 10)
     width = len(str(epochs))
 
-    def report(epoch, loss):
+    def report(epoch, loss, when=None):
         if epoch == 1 or epoch % every == 0 or epoch == epochs:
-            print(f"| epoch {epoch:{width}d} / {epochs} | time {time.perf_counter() - started:6.2f} s "
-                  f"| loss {loss:.6f}", flush=True)
+            print(f"| epoch {epoch:{width}d} / {epochs} | time {(when or time.perf_counter()) - started:6.2f} s "
+                  f"| loss {loss_text(loss)}", flush=True)
     return report
-
-
-def train_models(s, seeds):
-    """Train one model per seed; return (pyplot, the results of the runs that were not cancelled).
-
-    Unless s.quiet, a single run prints its progress and a sweep a line per finished seed.
-    After Ctrl-C, runs under way stop at the end of their minibatch (status "interrupted") and runs
-    not yet started are cancelled.
-    """
-    stop = multiprocessing.Event()
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-    try:
-        with ProcessPoolExecutor(min(len(seeds), os.cpu_count() or 1), initializer=start_worker,
-                                 initargs=(stop,)) as pool:
-            progress = len(seeds) == 1 and not s.quiet
-            futures = [pool.submit(run_in_worker, s, seed, progress) for seed in seeds]
-            if len(seeds) > 1:
-                print(f"training {len(seeds)} models: {settings_text(s, seed=False)}", flush=True)
-            plt = import_pyplot(s.show)
-            runs = []
-            for future in futures:
-                if stop.is_set() and future.cancel():
-                    continue
-                runs.append(future.result())
-                if len(seeds) > 1 and not s.quiet:
-                    r = runs[-1]
-                    print(f"  seed {r['seed']}: loss {r['final_loss']:.6g}, RMSE {r['rmse']:.4f}", flush=True)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    return plt, runs
 
 
 def smaller_lr_hint(s):
     return f"try a smaller learning rate than --lr {s.lr:g} (the default is {LEARNING_RATE:g})"
 
 
-def show_or_close(plt, figures, show):
-    """Show the figures in windows when asked and the backend can; otherwise just close them."""
-    if show and figures[0].canvas.required_interactive_framework:
-        plt.show()
-    for fig in figures:
-        plt.close(fig)
+def stopped_text(stop, epochs_done=None):
+    """The line for a run stopped by a signal."""
+    if epochs_done is None:
+        return f"{stop.word()} after training: everything is saved, nothing shown"
+    return f"{stop.word()} in epoch {epochs_done + 1}: saved the model as it stands"
 
 
-def save_run(plt, r, s):
-    """Write results.npz, loss.png and, unless the run diverged, waveform.png; return figures and paths."""
+def train_once(s, stop):
+    started = time.perf_counter()
+    out = Output(s.out, RUN_FILES)
+    report = None if s.quiet else progress_printer(s.epochs, started)
+    runs = train_models(s, [s.seed], stop, on_epoch=report)
+    if not runs:
+        print(f"{stop.word()} before training started; nothing written", file=sys.stderr)
+        return stop.exit_status()
+    r, = runs
+    out.plan(RUN_FILES if r["status"] != "diverged" else ("results.npz", "loss.png"))
+    out.arrays("results.npz", dict(r, **saved_settings(s)))
+    figures = []
+    try:
+        figures.append(plot_loss(s, r["loss"]))
+        out.figure("loss.png", figures[-1])
+        if r["status"] != "diverged":
+            figures.append(plot_waveform(s, r))
+            out.figure("waveform.png", figures[-1])
+
+        epochs_done = len(r["loss"])
+        if epochs_done:
+            print(f"final loss {r['final_loss']:.6g} (epoch {epochs_done})")
+        if r["status"] != "diverged":
+            print(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated "
+                  f"points: {r['rmse']:.4f}")
+            if s.future:
+                print(f"  and over the {s.future} points past the data: {r['future_rmse']:.4f}")
+        print(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
+        if r["status"] == "diverged":
+            print(f"training diverged: the loss stopped being finite in epoch {epochs_done + 1}; "
+                  f"{smaller_lr_hint(s)}", file=sys.stderr)
+            return 1
+        if stop.requested():
+            print(stopped_text(stop, epochs_done if r["status"] == "interrupted" else None), file=sys.stderr)
+            return stop.exit_status()
+        if s.show:
+            show_figures(figures)
+        if stop.requested():  # while the windows were open
+            print(f"{stop.word()}: figures closed", file=sys.stderr)
+            return stop.exit_status()
+        return 0
+    finally:
+        close_figures(figures)
+
+
+def saved_settings(s):
     settings = {key: getattr(s, key) for key in
                 ("epochs", "batch_size", "time_size", "hidden_size", "lr", "stateful", "future")}
     settings["loss_function"] = s.loss  # "loss" is the curve
-    paths = [os.path.join(s.out, "results.npz")]
-    save_arrays(paths[0], dict(r, **settings))
-    figures = [plot_loss(plt, r["loss"], s)]
-    if r["status"] != "diverged":
-        figures.append(plot_waveform(plt, r, s))
-    for fig, name in zip(figures, ("loss.png", "waveform.png")):
-        paths.append(os.path.join(s.out, name))
-        save_figure(fig, paths[-1])
-    return figures, paths
+    return settings
 
 
-def train_once(s):
-    started = time.perf_counter()
-    prepare_out_dir(s.out)
-    plt, (r,) = train_models(s, [s.seed])
-    figures, paths = save_run(plt, r, s)
-
-    epochs_done = len(r["loss"])
-    if epochs_done:
-        print(f"final loss {r['final_loss']:.6g} (epoch {epochs_done})")
-    if r["status"] != "diverged":
-        print(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated "
-              f"points: {r['rmse']:.4f}")
-        if s.future:
-            print(f"  and over the {s.future} points past the data: {r['future_rmse']:.4f}")
-    print(f"time {time.perf_counter() - started:.2f} s; wrote {', '.join(paths)}")
-    if r["status"] == "diverged":
-        print(f"training diverged: the loss stopped being finite in epoch {epochs_done + 1}; "
-              f"{smaller_lr_hint(s)}", file=sys.stderr)
-        status = 1
-    elif r["status"] == "interrupted":
-        print(f"interrupted in epoch {epochs_done + 1}: saved the model as it stands", file=sys.stderr)
-        status = 130
-    else:
-        status = 0
-    show_or_close(plt, figures, s.show and status == 0)
-    return status
-
-
-def sweep(s):
+def sweep(s, stop):
     """Train one model per seed, print a table, save a figure and the table's data."""
-    prepare_out_dir(s.out)
+    out = Output(s.out, SWEEP_FILES)
     seeds = list(dict.fromkeys(s.seeds))
-    plt, runs = train_models(s, seeds)
-    interrupted = len(runs) < len(seeds) or any(r["status"] == "interrupted" for r in runs)
-    diverged = sum(r["status"] == "diverged" for r in runs)
+    if not s.quiet:
+        print(f"training {len(seeds)} models: {settings_text(s, seed=False)}", flush=True)
+
+    def finished(r):
+        if not s.quiet:
+            print(f"  seed {r['seed']}: loss {r['final_loss']:.6g}, RMSE {r['rmse']:.4f}", flush=True)
+
+    runs = train_models(s, seeds, stop, on_done=finished)
     if not runs:
-        print("interrupted before any model finished; nothing written", file=sys.stderr)
-        return 130
+        print(f"{stop.word()} before any model finished; nothing written", file=sys.stderr)
+        return stop.exit_status()
 
     table = {"seed": np.array([r["seed"] for r in runs]),
              "final_loss": np.array([r["final_loss"] for r in runs]),
-             "rmse": np.array([r["rmse"] for r in runs]),
-             "status": np.array([r["status"] for r in runs])}
-    print(f"\n{'seed':>10} {'final loss':>11} {'RMSE':>8}")
-    for seed, loss, error, status in zip(*table.values()):
-        print(f"{seed:>10} {loss:>11.6g} {error:>8.4f}" + ("" if status == "done" else f"  {status}"))
-    finished = table["status"] == "done"  # the statistics are over the models that finished training
-    if finished.any():
-        for name, stat in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
-            print(f"{name:>10} {stat(table['final_loss'][finished]):>11.6g} "
-                  f"{stat(table['rmse'][finished]):>8.4f}")
+             "rmse": np.array([r["rmse"] for r in runs])}
+    if s.future:
+        table["future_rmse"] = np.array([r["future_rmse"] for r in runs])
+    table["status"] = np.array([r["status"] for r in runs])
+    print_sweep_table(table)
 
-    paths = [os.path.join(s.out, name) for name in ("sweep.csv", "sweep.npz", "sweep.png")]
-    lines = ["seed,final_loss,rmse,status"] + [f"{seed},{loss:.6g},{error:.6g},{status}"
-                                               for seed, loss, error, status in zip(*table.values())]
-    write_atomically(paths[0], lambda f: f.write(("\n".join(lines) + "\n").encode()))
-    save_arrays(paths[1], dict(table, x=runs[0]["x"], clean=runs[0]["clean"],
-                               prediction=np.array([r["prediction"] for r in runs])))
-    fig = plot_sweep(plt, runs, s)
-    save_figure(fig, paths[2])
-    print(f"wrote {', '.join(paths)}")
-    if interrupted:
-        print(f"interrupted: {len(runs)} of {len(seeds)} models saved, some of them unfinished",
-              file=sys.stderr)
-        return 130
-    if diverged:
-        print(f"{diverged} of {len(seeds)} models diverged (their loss stopped being finite); "
-              f"{smaller_lr_hint(s)}", file=sys.stderr)
-    show_or_close(plt, [fig], s.show)
-    return 1 if diverged else 0
+    out.plan(SWEEP_FILES)
+    columns = list(table)
+    rows = [",".join(columns)] + [",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row)
+                                  for row in zip(*(table[c].tolist() for c in columns))]
+    out.text("sweep.csv", "\n".join(rows) + "\n")
+    out.arrays("sweep.npz", dict(table, x=runs[0]["x"], clean=runs[0]["clean"],
+                                 prediction=np.array([r["prediction"] for r in runs])))
+    figures = [plot_sweep(s, runs)]
+    try:
+        out.figure("sweep.png", figures[0])
+        print(out.written_text())
+        interrupted = len(runs) < len(seeds) or any(r["status"] == "interrupted" for r in runs)
+        diverged = sum(r["status"] == "diverged" for r in runs)
+        if stop.requested():
+            what = (f"{len(runs)} of {len(seeds)} models saved, some of them unfinished" if interrupted else
+                    "after training: everything is saved, nothing shown")
+            print(f"{stop.word()}: {what}", file=sys.stderr)
+            return stop.exit_status()
+        if diverged:
+            print(f"{diverged} of {len(seeds)} models diverged (their loss stopped being finite); "
+                  f"{smaller_lr_hint(s)}", file=sys.stderr)
+        if s.show and not diverged:
+            show_figures(figures)
+        return 1 if diverged else 0
+    finally:
+        close_figures(figures)
+
+
+SWEEP_COLUMNS = {"final_loss": ("final loss", 11, ".6g"), "rmse": ("RMSE", 8, ".4f"),
+                 "future_rmse": ("future RMSE", 12, ".4f")}  # heading, width, format
+
+
+def print_sweep_table(table):
+    """The table, then mean, std, min and max over the models that finished training."""
+    columns = [name for name in SWEEP_COLUMNS if name in table]
+
+    def row(label, values):
+        return f"{label:>10}" + "".join(f" {value:>{SWEEP_COLUMNS[name][1]}{SWEEP_COLUMNS[name][2]}}"
+                                        for name, value in zip(columns, values))
+
+    print("\n" + f"{'seed':>10}" + "".join(f" {SWEEP_COLUMNS[name][0]:>{SWEEP_COLUMNS[name][1]}}"
+                                           for name in columns))
+    for k, seed in enumerate(table["seed"]):
+        status = table["status"][k]
+        print(row(seed, [table[name][k] for name in columns]) + ("" if status == "done" else f"  {status}"))
+    finished = table["status"] == "done"
+    if finished.any():
+        for label, stat in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
+            print(row(label, [stat(table[name][finished]) for name in columns]))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -923,19 +1173,19 @@ def parse_args(argv=None):
 
 def main(argv=None):
     s = parse_args(argv)
-    try:
-        check_settings(s)
-        if s.gradcheck:
-            return gradient_check(s)
-        if s.seeds:
-            return sweep(s)
-        return train_once(s)
-    except SettingError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with StopSignals() as stop:
+        try:
+            check_settings(s)
+            if s.gradcheck:
+                return gradient_check(s)
+            prepare_out_dir(s.out)
+            return sweep(s, stop) if s.seeds else train_once(s, stop)
+        except SettingError as e:
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            return 2
+        except WriteError as e:
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "train_sin_lstm.py")
 sys.path.insert(0, ROOT)
-import train_sin_lstm  # noqa: E402,F401  first, so that NumPy loads with the script's BLAS settings, as in a run
+import train_sin_lstm  # noqa: E402,F401
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+# The script's runs use one BLAS thread (it sets that before NumPy loads); NumPy may have loaded before it did
+# here (pytest plugins import it), and the number of threads changes the last bits of the sums.
+threadpool_limits(1)
 
 
 def headless_env():

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -85,6 +86,7 @@ def test_ctrl_c_during_a_sweep_saves_the_models_as_they_stand(tmp_path):
                                 tmp_path], env=headless_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     assert process.stdout.readline().startswith("training 2 models")
+    time.sleep(1)  # the workers are under way
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130
