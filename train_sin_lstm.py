@@ -608,7 +608,7 @@ def prepare_out_dir(path):
 # so that the folder never shows files of two runs of the same kind.  Each file is written to a temporary
 # name and renamed over the old one, so that a failed or interrupted write never leaves a broken file.
 # ----------------------------------------------------------------------------------------------------------
-RUN_FILES = ("results.npz", "loss.png", "waveform.png")
+RUN_FILES = ("results.npz", "loss.png", "waveform.png", "learning.png", "learning.gif", "gates.png")
 SWEEP_FILES = ("sweep.csv", "sweep.npz", "sweep.png")
 
 
@@ -994,7 +994,7 @@ def train_once(s, stop):
         print(f"{stop.word()} before training started; nothing written", file=sys.stderr)
         return stop.exit_status()
     r, = runs
-    out.plan(RUN_FILES if r["status"] != "diverged" else ("results.npz", "loss.png"))
+    out.plan(["results.npz", "loss.png"] + (["waveform.png"] if r["status"] != "diverged" else []))
     out.arrays("results.npz", dict(r, **saved_settings(s)))
     figures = []
     try:
