@@ -10,25 +10,25 @@ training, prediction, the gradient check, settings checks, output and plots, run
     python train_sin_lstm.py              # train, predict, save results/ and show the figures
     python train_sin_lstm.py --help       # every setting
 """
-import argparse
-import math
-import os
 import signal
-import sys
-import threading
-import time
+
+# Run as a script, Ctrl-C, TERM and HUP are held while the libraries load, for main() to act on them.
+HELD_SIGNALS = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+if __name__ == "__main__" and hasattr(signal, "pthread_sigmask"):
+    signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 
 # Set before NumPy loads.  The matrices here are tiny, so BLAS threads cannot help: they would only
 # spin on the core that a second process (training while the first one loads matplotlib) needs.
 os.environ.update({name: os.environ.get(name, "1")
                    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
-try:
-    import numpy as np  # noqa: E402
-except KeyboardInterrupt:  # Ctrl-C while NumPy loads, when run as a script: nothing started, no traceback
-    if __name__ != "__main__":
-        raise
-    print("interrupted before training started; nothing written", file=sys.stderr)
-    sys.exit(128 + signal.SIGINT)
+import numpy as np  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------
 # Settings.  The defaults are the original program's; command-line flags override them.
@@ -478,10 +478,11 @@ def relative_error(a, b):
     return float(np.max(np.abs(a - b)) / scale) if scale > 0 else 0.0
 
 
-def model_gradient_errors(model, xs, ts, h0=None, c0=None):
+def model_gradient_errors(model, xs, ts, h0=None, c0=None, report=None):
     """Relative error of backward's gradient of the loss for each of model.params (see relative_error).
 
-    Every evaluation starts the LSTM from the state (h0, c0) (zeros when None).
+    Every evaluation starts the LSTM from the state (h0, c0) (zeros when None).  report(k, error), if given,
+    is called as soon as parameter k is checked.
     """
     def loss():
         model.lstm_layer.set_state(h0, c0)
@@ -490,8 +491,12 @@ def model_gradient_errors(model, xs, ts, h0=None, c0=None):
     loss()
     model.backward()
     analytic = [grad.copy() for grad in model.grads]
-    return [relative_error(grad, numerical_gradient(loss, param))
-            for param, grad in zip(model.params, analytic)]
+    errors = []
+    for k, (param, grad) in enumerate(zip(model.params, analytic)):
+        errors.append(relative_error(grad, numerical_gradient(loss, param)))
+        if report is not None:
+            report(k, errors[-1])
+    return errors
 
 
 GRADIENT_TOLERANCE = 1e-6  # largest relative error a checked gradient may have
@@ -508,14 +513,30 @@ def gradient_check(s):
         h0, c0 = model.lstm_layer.h.copy(), model.lstm_layer.c.copy()
     print(f"gradient check: float64, central differences, batch {B}, time size {s.time_size}, "
           f"hidden size {s.hidden_size}, {s.loss}, {'stateful' if s.stateful else 'stateless'}")
-    errors = model_gradient_errors(model, xs[:B], ts[:B], h0, c0)
-    print(f"{'parameter':<10} {'shape':>10} {'max rel. error':>15}")
-    for name, param, error in zip(PARAM_NAMES, model.params, errors):
+    started = time.perf_counter()
+    model.forward(xs[:B], ts[:B])
+    evaluations = 2 * sum(param.size for param in model.params)  # two forward passes per parameter
+    seconds = evaluations * (time.perf_counter() - started)
+    print(f"{evaluations} forward passes: about {duration_text(seconds)}"
+          f"{' (Ctrl-C stops it; a smaller --hidden-size is quicker)' if seconds > 600 else ''}", flush=True)
+
+    def report(k, error):
         verdict = "ok" if error <= GRADIENT_TOLERANCE else "WRONG"
-        print(f"{name:<10} {str(param.shape):>10} {error:>15.2e}  {verdict}")
+        print(f"{PARAM_NAMES[k]:<10} {str(model.params[k].shape):>10} {error:>15.2e}  {verdict}", flush=True)
+
+    print(f"{'parameter':<10} {'shape':>10} {'max rel. error':>15}")
+    errors = model_gradient_errors(model, xs[:B], ts[:B], h0, c0, report)
     bad = sum(error > GRADIENT_TOLERANCE for error in errors)
     print(f"{len(errors) - bad} of {len(errors)} within {GRADIENT_TOLERANCE:g}")
     return 1 if bad else 0
+
+
+def duration_text(seconds):
+    """12 s, 7 min, 3.5 h, 2.1 days."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.2g} {unit}"
+    return f"{seconds:.0f} s"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -744,7 +765,7 @@ def plot_loss(s, losses):
             lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "235" else ""))
     if few:
         ax.set_xlim(0.5, max(len(losses), 1) + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     if not len(losses):
         ax.text(0.5, 0.5, "no epoch finished", transform=ax.transAxes, ha="center", va="center")
         ax.set_yticks([])
@@ -761,7 +782,7 @@ def plot_waveform(s, r):
     ax = fig.subplots()
     ax.plot(x, r["clean"], color="0.6", lw=1.5, label="clean sine")
     ax.plot(x[:end], r["noisy"], ".", color="tab:blue", ms=4, label="noisy training series")
-    ax.plot(x[:T], r["prediction"][:T], color="tab:green", lw=4, alpha=0.6, marker="o", ms=5,
+    ax.plot(x[:T], r["prediction"][:T], color="tab:green", lw=4, alpha=0.6, marker="o", ms=7,
             label=f"warm-up: {T} clean sample{'s' if T > 1 else ''} given")
     ax.plot(x[T - 1:end], r["prediction"][T - 1:end], color="tab:red", lw=1.5,
             label=f"generated (closed loop), RMSE {r['rmse']:.4f}")
@@ -823,9 +844,7 @@ def finish_wave_plot(ax, x, title, legend_columns):
 # Ctrl-C, TERM and HUP do not end the process where they find it: they are recorded, training stops at the
 # end of its minibatch, the run saves what it has and exits with 128 + the signal number.  A worker whose
 # parent is gone, however it ended, stops at the end of its minibatch and exits without reporting.
-STOP_SIGNALS = {getattr(signal, name): word for name, word in
-                (("SIGINT", "interrupted"), ("SIGTERM", "terminated"), ("SIGHUP", "hung up"))
-                if hasattr(signal, name)}  # Windows has no SIGHUP
+STOP_SIGNALS = dict(zip(HELD_SIGNALS, ("interrupted", "terminated", "hung up")))  # Windows has no SIGHUP
 
 
 class StopSignals:
@@ -994,16 +1013,9 @@ def train_once(s, stop):
         print(f"{stop.word()} before training started; nothing written", file=sys.stderr)
         return stop.exit_status()
     r, = runs
-    out.plan(["results.npz", "loss.png"] + (["waveform.png"] if r["status"] != "diverged" else []))
-    out.arrays("results.npz", dict(r, **saved_settings(s)))
     figures = []
     try:
-        figures.append(plot_loss(s, r["loss"]))
-        out.figure("loss.png", figures[-1])
-        if r["status"] != "diverged":
-            figures.append(plot_waveform(s, r))
-            out.figure("waveform.png", figures[-1])
-
+        save_run(s, r, out, figures)
         epochs_done = len(r["loss"])
         if epochs_done:
             print(f"final loss {r['final_loss']:.6g} (epoch {epochs_done})")
@@ -1028,6 +1040,18 @@ def train_once(s, stop):
         return 0
     finally:
         close_figures(figures)
+
+
+def save_run(s, r, out, figures):
+    """Write results.npz, loss.png and, unless the run diverged, waveform.png; append the figures to figures
+    as they are made (the caller closes them, whatever happens)."""
+    out.plan(["results.npz", "loss.png"] + (["waveform.png"] if r["status"] != "diverged" else []))
+    out.arrays("results.npz", dict(r, **saved_settings(s)))
+    figures.append(plot_loss(s, r["loss"]))
+    out.figure("loss.png", figures[-1])
+    if r["status"] != "diverged":
+        figures.append(plot_waveform(s, r))
+        out.figure("waveform.png", figures[-1])
 
 
 def saved_settings(s):
@@ -1172,20 +1196,29 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    s = parse_args(argv)
-    with StopSignals() as stop:
-        try:
+    try:
+        with StopSignals() as stop:
+            if __name__ == "__main__" and hasattr(signal, "pthread_sigmask"):
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)  # held since the top of the file
+            s = parse_args(argv)
             check_settings(s)
-            if s.gradcheck:
-                return gradient_check(s)
-            prepare_out_dir(s.out)
+            if stop.requested():
+                print(f"{stop.word()} before training started; nothing written", file=sys.stderr)
+                return stop.exit_status()
+        if s.gradcheck:
+            return gradient_check(s)
+        prepare_out_dir(s.out)
+        with StopSignals() as stop:
             return sweep(s, stop) if s.seeds else train_once(s, stop)
-        except SettingError as e:
-            print(f"{PROG}: error: {e}", file=sys.stderr)
-            return 2
-        except WriteError as e:
-            print(f"{PROG}: error: {e}", file=sys.stderr)
-            return 1
+    except SettingError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except WriteError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # before training (the settings check) or during --gradcheck
+        print("interrupted; nothing written", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def one_run(launched, out):
 
     started = time.perf_counter()
     os.makedirs(out, exist_ok=True)
-    m.save_run(m.import_pyplot(show=False), r, s)
+    m.load_matplotlib(show=False)
+    m.save_run(s, r, m.Output(out, m.RUN_FILES), [])
     seconds["plotting"] = time.perf_counter() - started
     print(" ".join(f"{seconds[phase]:.4f}" for phase in PHASES[:-1]), time.time(), flush=True)
 
