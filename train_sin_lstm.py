@@ -1,11 +1,24 @@
 #!/usr/bin/env python3
 """Train an LSTM on a noisy sine wave in plain NumPy, then let it draw the wave on its own.
 
-A faithful port of a learner's program built from *Deep Learning from Scratch 2*: the book's RNNLM
-training code (chapter 5) turned into sine-wave regression with the book's LSTM layers (chapter 6).
-The layers keep the book's interface (``params``, ``grads``, ``forward``, ``backward``; shapes N, T, D, H)
-and the run reproduces the original's numbers.  Read it top to bottom: settings, data, layers and model,
-training, prediction, the gradient check, settings checks, output and plots, runs, the command line.
+A faithful port of a learner's program built from *Deep Learning from Scratch 2* (the book): the RNNLM
+training code of chapter 5 turned into sine-wave regression with the LSTM layers of chapter 6.  It keeps
+that program's numbers.  Where each piece of the book is:
+
+    sigmoid          common/functions.py     sigmoid, in one line
+    SGD              common/optimizer.py     SGD
+    TimeAffine       common/time_layers.py   TimeAffine
+    TimeMSELoss      common/time_layers.py   in place of TimeSoftmaxWithLoss: squared error, last step or all
+    LSTM             common/time_layers.py   LSTM, one time step, with its gate equations and derivatives
+    TimeLSTM         common/time_layers.py   TimeLSTM: T LSTM layers, forward in order, backward in reverse
+    FastTimeLSTM     (not in the book)       the same numbers as TimeLSTM, arranged for speed; the default
+    SimpleRnnlm      ch05/simple_rnnlm.py    SimpleRnnlm without its embedding, the LSTM of ch06/rnnlm.py
+    train            ch05/train_custom_loop.py   the custom training loop: shuffle, minibatches, SGD
+    run              the whole story of one run, in the order of that loop, then the closed-loop prediction
+
+Shapes are named as in the book: N batch, T time steps, D input size, H hidden size.  Read from the top to
+the divider "Tooling"; what follows it (settings checks, files, figures, processes and signals, sweeps, the
+command line) serves the run but is not part of the story.
 
     python train_sin_lstm.py              # train, predict, save results/ and show the figures
     python train_sin_lstm.py --help       # every setting
@@ -18,6 +31,7 @@ if __name__ == "__main__" and hasattr(signal, "pthread_sigmask"):
     signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
 
 import argparse  # noqa: E402
+import importlib.util  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -47,6 +61,7 @@ N_POINTS = 101         # samples of the sine over [X_MIN, X_MAX]
 X_MIN, X_MAX = -2 * math.pi, 2 * math.pi
 NOISE = 0.05           # standard deviation of the Gaussian noise added to the training series
 
+FAST_LSTM = True       # the model's LSTM: FastTimeLSTM (same numbers, about twice as fast) or the book's TimeLSTM
 OUT_DIR = "results"    # where figures and arrays are written
 GPU = False            # kept from the original; this script runs on the CPU only
 
@@ -55,39 +70,13 @@ MAX_HIDDEN_SIZE, MAX_FUTURE = 4096, 10000  # beyond these a run takes too much m
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Data: a noisy sine, cut into overlapping windows.  The model sees samples 0..T-1 of a window and is
-# asked, at every step, for the next sample.
-# ----------------------------------------------------------------------------------------------------------
-def make_series(rng):
-    """Return x, the clean sine at x, and the noisy training series (the first draw from rng)."""
-    x = np.linspace(X_MIN, X_MAX, N_POINTS)
-    clean = np.sin(x)
-    noisy = clean + NOISE * rng.randn(N_POINTS)
-    return x, clean, noisy
-
-
-def make_windows(series, time_size):
-    """Cut series into windows of time_size steps with targets one step ahead.
-
-    Returns xs and ts of shape (n_windows, T, 1), float32, where n_windows = len(series) - 1 - T,
-    xs[k, j] = series[k + j] and ts[k, j] = series[k + j + 1].
-    """
-    inputs, targets = series[:-1], series[1:]
-    starts = np.arange(len(inputs) - time_size)
-    index = starts[:, None] + np.arange(time_size)  # (n_windows, T)
-    return (inputs[index][:, :, None].astype(np.float32),
-            targets[index][:, :, None].astype(np.float32))
-
-
-def minibatches_per_epoch(n_inputs, batch_size):
-    """The original's count of minibatches per epoch: n_inputs // batch_size - 1 (n_inputs = N_POINTS - 1)."""
-    return n_inputs // batch_size - 1
-
-
-# ----------------------------------------------------------------------------------------------------------
 # Layers, as in the book: each has lists params and grads and a forward/backward pair, and computes in
 # the dtype of its parameters (float32 for training, float64 for gradient checks).
 # ----------------------------------------------------------------------------------------------------------
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
 class SGD:
     """Stochastic gradient descent: p <- p - lr * dL/dp, in place."""
 
@@ -97,14 +86,6 @@ class SGD:
     def update(self, params, grads):
         for param, grad in zip(params, grads):
             param -= self.lr * grad
-
-
-def sigmoid(x, out=None):
-    """1 / (1 + exp(-x)), elementwise; with out (which may be x itself) computed in that array."""
-    out = np.negative(x, out=out)
-    np.exp(out, out=out)
-    out += 1
-    return np.divide(1, out, out=out)
 
 
 class TimeAffine:
@@ -130,12 +111,27 @@ class TimeAffine:
         return np.dot(dout, W.T).reshape(N, T, H)
 
 
-def gate_factors(f, g, i, o, c_prev, tanh_c):
-    """What turns [ds, ds, ds, dh] into the gradient at the gate inputs dA = [dA_f, dA_g, dA_i, dA_o].
+class TimeMSELoss:
+    """L = 0.5 * sum((y - t)^2) / N over the last step (many-to-one) or over all T steps (many-to-many).
 
-    Each is the gate's slope (sigmoid' = s (1 - s), tanh' = 1 - g^2) times what the gate multiplies.
+    backward(dout) returns dL/dy * dout = (y - t) * dout / N on the scored steps and 0 elsewhere.
     """
-    return c_prev * f * (1 - f), i * (1 - g ** 2), g * i * (1 - i), tanh_c * o * (1 - o)
+
+    def __init__(self, many_to_one=True):
+        self.many_to_one = many_to_one
+        self.err = None
+
+    def forward(self, ys, ts):
+        N = ys.shape[0]
+        self.err = ys - ts                              # (N, T, 1)
+        if self.many_to_one:
+            self.err[:, :-1] = 0
+            return 0.5 * np.sum(self.err[:, -1] ** 2) / N
+        return 0.5 * np.sum(self.err ** 2) / N
+
+    def backward(self, dout=1):
+        N = self.err.shape[0]
+        return self.err * dout / N
 
 
 class LSTM:
@@ -184,34 +180,85 @@ class LSTM:
         x, h_prev, c_prev, f, g, i, o, c_next = self.cache
         tanh_c = np.tanh(c_next)
         ds = dc_next + dh_next * o * (1 - tanh_c ** 2)
-        k_f, k_g, k_i, k_o = gate_factors(f, g, i, o, c_prev, tanh_c)
-        dA = np.hstack((ds * k_f, ds * k_g, ds * k_i, dh_next * k_o))  # (N, 4H)
+        dA_f = ds * c_prev * f * (1 - f)
+        dA_g = ds * i * (1 - g ** 2)
+        dA_i = ds * g * i * (1 - i)
+        dA_o = dh_next * tanh_c * o * (1 - o)
+        dA = np.hstack((dA_f, dA_g, dA_i, dA_o))        # (N, 4H)
         self.grads[0][...] = np.dot(x.T, dA)
         self.grads[1][...] = np.dot(h_prev.T, dA)
         self.grads[2][...] = dA.sum(axis=0)
-        return np.dot(dA, Wx.T), np.dot(dA, Wh.T), ds * f
+        return np.dot(dA, Wx.T), np.dot(dA, Wh.T), ds * f   # dx, dh_prev, dc_prev
 
 
 class TimeLSTM:
-    """The LSTM step run over T steps: xs (N, T, D) -> hs (N, T, H), equations as in LSTM.
+    """The LSTM step run over T steps: xs (N, T, D) -> hs (N, T, H).
 
-    Same numbers as running T LSTM layers, arranged for speed (the tests hold the two equal):
-    - inside, arrays are time-major and transposed: h_t is (H, N) and the gates of step t are (4, H, N),
-      so each gate is a contiguous block, on which NumPy is about twice as fast as on the strided
-      column blocks of (N, 4H);
-    - what does not depend on the previous step (x Wx, the gates' local derivatives, the weight
-      gradients) is computed for all T steps at once; only the recurrence runs step by step.
-
-    With stateful=True the last h and c of one call are the first of the next (set_state and
-    reset_state change them); the gradient still stops at each call's first step (truncated BPTT).
+    forward makes one LSTM layer per step, all sharing the parameters, and runs them in order; backward runs
+    them in reverse, each step's dh being what arrives from the output at t plus what step t+1 sends back,
+    and sums their weight gradients.  With stateful=True the last h and c of one call are the first of the
+    next (set_state and reset_state change them); the gradient still stops at each call's first step
+    (truncated BPTT).
     """
 
     def __init__(self, Wx, Wh, b, stateful=False):
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
+        self.layers = None
         self.h, self.c = None, None
         self.stateful = stateful
-        self.cache = None
+
+    def forward(self, xs):
+        Wx, Wh, b = self.params
+        N, T, D = xs.shape
+        H = Wh.shape[0]
+        self.layers = []
+        hs = np.empty((N, T, H), dtype=Wh.dtype)
+        if not self.stateful or self.h is None:
+            self.h = np.zeros((N, H), dtype=Wh.dtype)
+        if not self.stateful or self.c is None:
+            self.c = np.zeros((N, H), dtype=Wh.dtype)
+        for t in range(T):
+            layer = LSTM(*self.params)
+            self.h, self.c = layer.forward(xs[:, t, :], self.h, self.c)
+            hs[:, t, :] = self.h
+            self.layers.append(layer)
+        return hs
+
+    def backward(self, dhs):
+        Wx, Wh, b = self.params
+        N, T, H = dhs.shape
+        D = Wx.shape[0]
+        dxs = np.empty((N, T, D), dtype=dhs.dtype)
+        dh, dc = 0, 0
+        grads = [0, 0, 0]
+        for t in reversed(range(T)):
+            layer = self.layers[t]
+            dx, dh, dc = layer.backward(dhs[:, t, :] + dh, dc)
+            dxs[:, t, :] = dx
+            for k, grad in enumerate(layer.grads):
+                grads[k] += grad
+        for k, grad in enumerate(grads):
+            self.grads[k][...] = grad
+        return dxs
+
+    def set_state(self, h, c=None):
+        self.h, self.c = h, c
+
+    def reset_state(self):
+        self.h, self.c = None, None
+
+
+class FastTimeLSTM(TimeLSTM):
+    """TimeLSTM's numbers, about twice as fast (the tests hold the two equal, values and gradients).
+
+    What it rearranges:
+    - arrays are time-major and transposed: h_t is (H, N) and the gates of step t are (4, H, N), so each
+      gate is a contiguous block, on which NumPy is about twice as fast as on the column blocks of (N, 4H);
+    - what does not depend on the previous step (x Wx, the gates' local derivatives, the weight gradients)
+      is computed for all T steps at once; only the recurrence runs step by step;
+    - the gates are computed in place, in one buffer, to make fewer temporary arrays.
+    """
 
     def forward(self, xs):
         Wx, Wh, b = self.params
@@ -231,12 +278,12 @@ class TimeLSTM:
         h, c = self.h.T, self.c.T                       # (H, N)
         hs, cs, tanh_cs = [h], [c], []                  # h and c entering each step, then the last
         for t in range(T):
-            a = gates[t]                                # A, then the gates, in place: fewer temporaries
+            a = gates[t]                                # A, then the gates, in place
             np.dot(WhT, h, out=gate_rows[t])            # A = Wh^T h_prev + Wx^T x + b
             a += xWx[t]
             a += bias
             tanh_g = np.tanh(a[1])
-            sigmoid(a, out=a)                           # one call for f, i, o (and g, restored next)
+            sigmoid_in_place(a)                         # one call for f, i, o (and g, restored next)
             a[1] = tanh_g
             f, g, i, o = a
             c = f * c + g * i
@@ -256,7 +303,8 @@ class TimeLSTM:
         dhs = dhs.transpose(1, 2, 0)                    # (T, H, N)
         f, g, i, o = gates.transpose(1, 0, 2, 3).copy()  # (T, H, N) each, contiguous: faster below
         c_prev, tanh_c = np.array(cs[:T]), np.array(tanh_cs)  # (T, H, N)
-        factors = np.array(gate_factors(f, g, i, o, c_prev, tanh_c))  # (4, T, H, N), all steps at once
+        # LSTM.backward's dA lines without their ds (or dh): the local factors, for all steps at once
+        factors = np.array((c_prev * f * (1 - f), i * (1 - g ** 2), g * i * (1 - i), tanh_c * o * (1 - o)))
         dh_dc = o * (1 - tanh_c ** 2)                   # d h_t / d c_t
         dA = np.empty_like(gates)
         dA_rows = dA.reshape(T, 4 * H, N)
@@ -276,40 +324,20 @@ class TimeLSTM:
         self.grads[2][...] = dA.sum(axis=0)
         return np.dot(dA, Wx.T).reshape(T, N, -1).transpose(1, 0, 2)
 
-    def set_state(self, h, c=None):
-        self.h, self.c = h, c
 
-    def reset_state(self):
-        self.h, self.c = None, None
-
-
-class TimeMSELoss:
-    """L = 0.5 * sum((y - t)^2) / N over the last step (many-to-one) or over all T steps (many-to-many).
-
-    backward(dout) returns dL/dy * dout = (y - t) * dout / N on the scored steps and 0 elsewhere.
-    """
-
-    def __init__(self, many_to_one=True):
-        self.many_to_one = many_to_one
-        self.err = None
-
-    def forward(self, ys, ts):
-        N = ys.shape[0]
-        self.err = ys - ts                              # (N, T, 1)
-        if self.many_to_one:
-            self.err[:, :-1] = 0
-            return 0.5 * np.sum(self.err[:, -1] ** 2) / N
-        return 0.5 * np.sum(self.err ** 2) / N
-
-    def backward(self, dout=1):
-        N = self.err.shape[0]
-        return self.err * dout / N
+def sigmoid_in_place(a):
+    """a <- sigmoid(a), without temporary arrays."""
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    a += 1
+    np.divide(1, a, out=a)
 
 
 class SimpleRnnlm:
     """The book's SimpleRnnlm turned regressor: TimeLSTM -> TimeAffine -> TimeMSELoss (no embedding).
 
-    Parameters are drawn from rng in the original's order: LSTM Wx, LSTM Wh, Affine W.
+    Parameters are drawn from rng in the original's order: LSTM Wx, LSTM Wh, Affine W.  The LSTM layer is
+    FastTimeLSTM, or the book's TimeLSTM when FAST_LSTM is False.
     """
 
     def __init__(self, rng, input_size=1, hidden_size=HIDDEN_SIZE, output_size=1, stateful=True,
@@ -321,7 +349,8 @@ class SimpleRnnlm:
         affine_W = (rng.randn(H, O) / np.sqrt(H)).astype(dtype)
         affine_b = np.zeros(O, dtype=dtype)
 
-        self.lstm_layer = TimeLSTM(lstm_Wx, lstm_Wh, lstm_b, stateful=stateful)
+        time_lstm = FastTimeLSTM if FAST_LSTM else TimeLSTM
+        self.lstm_layer = time_lstm(lstm_Wx, lstm_Wh, lstm_b, stateful=stateful)
         self.layers = [self.lstm_layer, TimeAffine(affine_W, affine_b)]
         self.loss_layer = TimeMSELoss(many_to_one)
         self.params, self.grads = [], []
@@ -348,18 +377,44 @@ PARAM_NAMES = ["LSTM Wx", "LSTM Wh", "LSTM b", "Affine W", "Affine b"]  # the or
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Training: every epoch shuffles the windows and walks through them in minibatches of consecutive
-# shuffled windows.  The LSTM stays stateful across those unrelated minibatches, as in the original.
+# Data: a noisy sine, cut into overlapping windows.  The model sees samples 0..T-1 of a window and is
+# asked, at every step, for the next sample.
 # ----------------------------------------------------------------------------------------------------------
-def train(model, optimizer, xs, ts, rng, epochs, batch_size, grad_scale=1, report=None, should_stop=None):
+def make_series(rng):
+    """Return x, the clean sine at x, and the noisy training series (the first draw from rng)."""
+    x = np.linspace(X_MIN, X_MAX, N_POINTS)
+    clean = np.sin(x)
+    noisy = clean + NOISE * rng.randn(N_POINTS)
+    return x, clean, noisy
+
+
+def make_windows(series, time_size):
+    """Cut series into windows of time_size steps with targets one step ahead.
+
+    Returns xs and ts of shape (n_windows, T, 1), float32, where n_windows = len(series) - 1 - T,
+    xs[k, j] = series[k + j] and ts[k, j] = series[k + j + 1].
+    """
+    inputs, targets = series[:-1], series[1:]
+    starts = np.arange(len(inputs) - time_size)
+    index = starts[:, None] + np.arange(time_size)  # (n_windows, T)
+    return (inputs[index][:, :, None].astype(np.float32),
+            targets[index][:, :, None].astype(np.float32))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Training: chapter 5's custom training loop.  Every epoch shuffles the windows and walks through them in
+# minibatches of consecutive shuffled windows.  The LSTM stays stateful across those unrelated
+# minibatches, as in the original.
+# ----------------------------------------------------------------------------------------------------------
+def train(model, optimizer, xs, ts, rng, epochs, batch_size, n_batches, grad_scale,
+          report=None, should_stop=None):
     """Train in place; return (losses, status).
 
-    losses[e] is epoch e+1's sum of its minibatch losses (the figure the original records and plots).
-    status is "done", "diverged" (a minibatch loss stopped being finite; that epoch is not in losses)
-    or "interrupted" (should_stop() turned true; the unfinished epoch is not in losses).
+    losses[e] is epoch e+1's sum of its n_batches minibatch losses (the figure the original records and
+    plots).  status is "done", "diverged" (a minibatch loss stopped being finite; that epoch is not in
+    losses) or "interrupted" (should_stop() turned true; the unfinished epoch is not in losses).
     grad_scale multiplies the loss gradient fed to backward.
     """
-    n_batches = minibatches_per_epoch(len(xs) + xs.shape[1], batch_size)  # windows + T = inputs
     losses = []
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(xs))
@@ -404,28 +459,28 @@ def rmse(a, b):
     return float(np.sqrt(np.mean((a - b) ** 2))) if len(a) else float("nan")
 
 
-def data_and_model(s, seed, dtype=np.float32):
-    """The stream seeded with seed, the series, its windows and the untrained model.
-
-    One stream, drawn in the original's order: the noise, then the weights; later, the shuffling.
-    """
-    rng = np.random.RandomState(seed)
-    x, clean, noisy = make_series(rng)
-    model = SimpleRnnlm(rng, hidden_size=s.hidden_size, stateful=s.stateful,
-                        many_to_one=s.loss == "many-to-one", dtype=dtype)
-    return rng, (x, clean, noisy), make_windows(noisy, s.time_size), model
-
-
+# ----------------------------------------------------------------------------------------------------------
+# One run, the whole story: data, model, the training loop, the closed-loop prediction.
+# ----------------------------------------------------------------------------------------------------------
 def run(settings, seed, report=None, should_stop=None):
-    """One experiment: data, model, training and closed-loop prediction.  Returns a dict of results."""
+    """One experiment, in the order of the original program.  Returns a dict of results."""
     s = settings
-    rng, (x, clean, noisy), (xs, ts), model = data_and_model(s, seed)
-    # The original's many-to-one backward leaves out the 1/N its loss divides by, so its SGD step is
-    # batch_size times the loss gradient.  Kept: the numbers depend on it.
+    rng = np.random.RandomState(seed)       # one stream: the noise, then the weights, then the shuffling
+    x, clean, noisy = make_series(rng)
+    xs, ts = make_windows(noisy, s.time_size)
+    model = SimpleRnnlm(rng, hidden_size=s.hidden_size, stateful=s.stateful,
+                        many_to_one=s.loss == "many-to-one")
+    optimizer = SGD(s.lr)
+
+    # The original's two quirks, kept because its numbers depend on them:
+    n_batches = (N_POINTS - 1) // s.batch_size - 1  # 100 // 10 - 1 = 9 minibatches an epoch, not 10
+    # its many-to-one backward leaves out the 1/N its loss divides by: the SGD step is batch_size times
+    # the loss's gradient
     grad_scale = s.batch_size if s.loss == "many-to-one" else 1
+
     started = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported instead
-        losses, status = train(model, SGD(s.lr), xs, ts, rng, s.epochs, s.batch_size, grad_scale,
+        losses, status = train(model, optimizer, xs, ts, rng, s.epochs, s.batch_size, n_batches, grad_scale,
                                report, should_stop)
         x_future = X_MAX + (X_MAX - X_MIN) / (N_POINTS - 1) * np.arange(1, s.future + 1)
         x_all = np.concatenate((x, x_future))
@@ -504,8 +559,11 @@ GRADIENT_TOLERANCE = 1e-6  # largest relative error a checked gradient may have
 
 def gradient_check(s):
     """Check every parameter's gradient of the model these settings build; print a table; exit status."""
-    _, _, (xs, ts), model = data_and_model(s, s.seed, dtype=np.float64)
-    xs, ts = xs.astype(np.float64), ts.astype(np.float64)
+    rng = np.random.RandomState(s.seed)     # the run's data and initial weights, in float64
+    _, _, noisy = make_series(rng)
+    xs, ts = (array.astype(np.float64) for array in make_windows(noisy, s.time_size))
+    model = SimpleRnnlm(rng, hidden_size=s.hidden_size, stateful=s.stateful,
+                        many_to_one=s.loss == "many-to-one", dtype=np.float64)
     B = s.batch_size
     h0 = c0 = None
     if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
@@ -539,6 +597,11 @@ def duration_text(seconds):
     return f"{seconds:.0f} s"
 
 
+# ==========================================================================================================
+# Tooling.  The story ends above.  What follows serves a run: settings checks, files, figures, worker
+# processes and signals, sweeps, the command line.
+# ==========================================================================================================
+
 # ----------------------------------------------------------------------------------------------------------
 # Settings check: every setting, from a flag or from the constants above, before any work starts.
 # ----------------------------------------------------------------------------------------------------------
@@ -569,8 +632,13 @@ def check_positive(name, value):
         raise SettingError(f"{name} = {value!r}: must be a finite number above 0")
 
 
+def minibatches_per_epoch(batch_size):
+    """The original's count, as run() computes it: (N_POINTS - 1) // batch_size - 1."""
+    return (N_POINTS - 1) // batch_size - 1
+
+
 def windows_needed(batch_size):
-    return batch_size * minibatches_per_epoch(N_POINTS - 1, batch_size)
+    return batch_size * minibatches_per_epoch(batch_size)
 
 
 def check_settings(s):
@@ -598,6 +666,8 @@ def check_settings(s):
         raise SettingError(f"--loss (LOSS) = {s.loss!r}: must be one of {', '.join(LOSSES)}")
     if not isinstance(s.stateful, bool):
         raise SettingError(f"STATEFUL = {s.stateful!r}: must be True or False")
+    if not isinstance(FAST_LSTM, bool):
+        raise SettingError(f"FAST_LSTM = {FAST_LSTM!r}: must be True or False")
 
     B, T = s.batch_size, s.time_size
     n_windows = n_inputs - T
@@ -609,8 +679,19 @@ def check_settings(s):
             advice += f", or with --time-size {T} a batch size in {ranges_text(batches)}"
         raise SettingError(
             f"--batch-size {B} with --time-size {T}: an epoch takes "
-            f"{minibatches_per_epoch(n_inputs, B)} minibatches x {B} = {windows_needed(B)} windows, "
+            f"{minibatches_per_epoch(B)} minibatches x {B} = {windows_needed(B)} windows, "
             f"but {n_inputs} inputs give only {n_windows} windows of {T} steps; {advice}")
+
+
+def check_matplotlib():
+    """A run draws its figures with matplotlib: say so before training if it is missing."""
+    try:
+        found = importlib.util.find_spec("matplotlib") is not None
+    except ImportError:
+        found = False
+    if not found:
+        raise SettingError("matplotlib is not installed, and a run draws its figures with it: "
+                           "pip install -r requirements.txt (--gradcheck works without it)")
 
 
 def prepare_out_dir(path):
@@ -1207,6 +1288,7 @@ def main(argv=None):
                 return stop.exit_status()
         if s.gradcheck:
             return gradient_check(s)
+        check_matplotlib()
         prepare_out_dir(s.out)
         with StopSignals() as stop:
             return sweep(s, stop) if s.seeds else train_once(s, stop)

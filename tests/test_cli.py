@@ -97,6 +97,7 @@ def test_unwritable_out_is_caught_before_training(run_script, tmp_path):
     (("EPOCHS = 301", "EPOCHS = 301.5"), "--epochs (EPOCHS) = 301.5: must be a whole number"),
     (("NOISE = 0.05", "NOISE = -1"), "NOISE = -1"),
     (("GPU = False", "GPU = True"), "GPU = True: this script runs on the CPU only"),
+    (("FAST_LSTM = True", "FAST_LSTM = 1"), "FAST_LSTM = 1: must be True or False"),
 ])
 def test_bad_constant_at_the_top_is_caught(run_script, tmp_path, edit, message):
     done = run_script(script=edited_script(tmp_path, *edit))
@@ -155,3 +156,36 @@ def test_a_failed_write_leaves_the_old_file(tmp_path):
     assert os.listdir(tmp_path) == ["results.npz"]
     out.write("results.npz", lambda f: f.write(b"new"))
     assert path.read_bytes() == b"new" and os.listdir(tmp_path) == ["results.npz"]
+
+
+NO_MATPLOTLIB = '''\
+import sys
+
+
+class HideMatplotlib:
+    """An interpreter without matplotlib: importing it fails as for a package that is not installed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "matplotlib":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+sys.meta_path.insert(0, HideMatplotlib())
+'''
+
+
+def test_without_matplotlib_a_run_stops_up_front_and_gradcheck_works(tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(NO_MATPLOTLIB)
+    env = dict(headless_env(), PYTHONPATH=str(tmp_path / "site"))
+    assert subprocess.run([sys.executable, "-c", "import matplotlib"], env=env).returncode != 0
+    done = subprocess.run([sys.executable, SCRIPT, "--out", tmp_path / "out"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == ["train_sin_lstm.py: error: matplotlib is not installed, and a run draws "
+                                        "its figures with it: pip install -r requirements.txt (--gradcheck works "
+                                        "without it)"]
+    assert not os.path.exists(tmp_path / "out")
+    done = subprocess.run([sys.executable, SCRIPT, "--gradcheck", "--hidden-size", "4", "--batch-size", "5",
+                           "--time-size", "5"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "5 of 5 within" in done.stdout

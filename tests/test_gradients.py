@@ -1,4 +1,4 @@
-"""Every backward pass against central differences, in float64.
+"""Every backward pass against central differences, in float64; the fast LSTM against the book's.
 
 numerical_gradient and relative_error are the script's own (the same check as --gradcheck); the first
 tests show that they measure what they claim.  Tolerance: the script's GRADIENT_TOLERANCE, 1e-6.
@@ -69,12 +69,16 @@ def test_lstm_step(rng):
            "b": layer.grads[2]})
 
 
+TIME_LSTMS = [m.TimeLSTM, m.FastTimeLSTM]
+
+
+@pytest.mark.parametrize("time_lstm", TIME_LSTMS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("arrives", ["every step", "last step only"])
-def test_time_lstm(rng, arrives):
+def test_time_lstm(rng, arrives, time_lstm):
     xs = rng.randn(N, T, D)
     Wx, Wh, b = rng.randn(D, 4 * H), rng.randn(H, 4 * H) * 0.5, rng.randn(4 * H)
     h0, c0 = rng.randn(N, H), rng.randn(N, H)
-    layer = m.TimeLSTM(Wx, Wh, b, stateful=True)
+    layer = time_lstm(Wx, Wh, b, stateful=True)
     weights = rng.randn(N, T, H)
     if arrives == "last step only":
         weights[:, :-1] = 0
@@ -89,38 +93,38 @@ def test_time_lstm(rng, arrives):
           {"xs": dxs, "Wx": layer.grads[0], "Wh": layer.grads[1], "b": layer.grads[2]})
 
 
-def test_time_lstm_is_lstm_steps_in_sequence(rng):
-    """TimeLSTM's faster arrangement computes exactly what T LSTM layers compute."""
+def test_fast_time_lstm_equals_the_books_time_lstm(rng):
+    """FastTimeLSTM's arrangement computes exactly what the book's TimeLSTM (T LSTM layers) computes:
+    outputs, carried state, dxs and every weight gradient, in float64."""
     xs, dhs = rng.randn(N, T, D), rng.randn(N, T, H)
     Wx, Wh, b = rng.randn(D, 4 * H), rng.randn(H, 4 * H), rng.randn(4 * H)
     h0, c0 = rng.randn(N, H), rng.randn(N, H)
-    time_lstm = m.TimeLSTM(Wx, Wh, b, stateful=True)
-    time_lstm.set_state(h0, c0)
-    hs = time_lstm.forward(xs)
-    dxs = time_lstm.backward(dhs)
-
-    steps = [m.LSTM(Wx, Wh, b) for _ in range(T)]
-    h, c, expected_hs = h0, c0, []
-    for t, step in enumerate(steps):
-        h, c = step.forward(xs[:, t], h, c)
-        expected_hs.append(h)
-    dh, dc, expected_dxs, expected_grads = 0, 0, [None] * T, [0, 0, 0]
-    for t in reversed(range(T)):
-        expected_dxs[t], dh, dc = steps[t].backward(dhs[:, t] + dh, dc)
-        expected_grads = [total + grad for total, grad in zip(expected_grads, steps[t].grads)]
-
-    np.testing.assert_allclose(hs, np.stack(expected_hs, axis=1), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(time_lstm.h, h, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(time_lstm.c, c, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(dxs, np.stack(expected_dxs, axis=1), rtol=0, atol=1e-12)
-    for got, want in zip(time_lstm.grads, expected_grads):
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    book, fast = m.TimeLSTM(Wx, Wh, b, stateful=True), m.FastTimeLSTM(Wx, Wh, b, stateful=True)
+    results = []
+    for layer in (book, fast):
+        layer.set_state(h0, c0)
+        hs = layer.forward(xs)
+        results.append((hs, layer.h, layer.c, layer.backward(dhs), *[grad.copy() for grad in layer.grads]))
+    assert len(book.layers) == T and all(isinstance(layer, m.LSTM) for layer in book.layers)
+    for expected, got in zip(*results):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
-def test_time_lstm_stateful_carries_state_and_stateless_does_not(rng):
+def test_books_time_lstm_is_lstm_steps_in_sequence(rng):
+    xs = rng.randn(N, T, D)
+    Wx, Wh, b = rng.randn(D, 4 * H), rng.randn(H, 4 * H), rng.randn(4 * H)
+    hs = m.TimeLSTM(Wx, Wh, b).forward(xs)
+    h, c = np.zeros((N, H)), np.zeros((N, H))
+    for t in range(T):
+        h, c = m.LSTM(Wx, Wh, b).forward(xs[:, t], h, c)
+        np.testing.assert_array_equal(hs[:, t], h)
+
+
+@pytest.mark.parametrize("time_lstm", TIME_LSTMS, ids=lambda c: c.__name__)
+def test_time_lstm_stateful_carries_state_and_stateless_does_not(rng, time_lstm):
     Wx, Wh, b = rng.randn(D, 4 * H), rng.randn(H, 4 * H), rng.randn(4 * H)
     xs = rng.randn(N, T, D)
-    stateful, stateless = m.TimeLSTM(Wx, Wh, b, stateful=True), m.TimeLSTM(Wx, Wh, b, stateful=False)
+    stateful, stateless = time_lstm(Wx, Wh, b, stateful=True), time_lstm(Wx, Wh, b, stateful=False)
     first = stateful.forward(xs)
     np.testing.assert_array_equal(stateless.forward(xs), first)
     np.testing.assert_array_equal(stateless.forward(xs), first)   # starts from zeros again
@@ -142,9 +146,11 @@ def test_mse_loss(rng, many_to_one):
     check(loss, {"ys": ys}, {"ys": layer.backward()})
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["FastTimeLSTM", "TimeLSTM"])
 @pytest.mark.parametrize("loss", m.LOSSES)
 @pytest.mark.parametrize("stateful", [True, False])
-def test_whole_model(rng, loss, stateful):
+def test_whole_model(rng, loss, stateful, fast, monkeypatch):
+    monkeypatch.setattr(m, "FAST_LSTM", fast)
     model = m.SimpleRnnlm(rng, hidden_size=H, stateful=stateful, many_to_one=loss == "many-to-one",
                           dtype=np.float64)
     xs, ts = rng.randn(N, T, 1), rng.randn(N, T, 1)
@@ -154,9 +160,12 @@ def test_whole_model(rng, loss, stateful):
     assert max(errors) <= TOL, dict(zip(m.PARAM_NAMES, errors))
 
 
-def test_whole_model_check_catches_a_wrong_gradient(rng, monkeypatch):
+@pytest.mark.parametrize("fast", [True, False], ids=["FastTimeLSTM", "TimeLSTM"])
+def test_whole_model_check_catches_a_wrong_gradient(rng, monkeypatch, fast):
     """The check used by --gradcheck fails when a backward pass is wrong (here: dWh off by 1%)."""
-    break_gradient(monkeypatch, m.TimeLSTM, 1, 1.01)
+    monkeypatch.setattr(m, "FAST_LSTM", fast)
+    break_gradient(monkeypatch, m.FastTimeLSTM if fast else m.TimeLSTM, 1, 1.01)
     model = m.SimpleRnnlm(rng, hidden_size=H, dtype=np.float64)
+    assert isinstance(model.lstm_layer, m.FastTimeLSTM) == fast
     errors = m.model_gradient_errors(model, rng.randn(N, T, 1), rng.randn(N, T, 1))
     assert errors[1] > TOL and max(errors[:1] + errors[2:]) <= TOL

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import train_sin_lstm as m
-from conftest import run_with_flags
+from conftest import edited_script, run_with_flags
 
 REFERENCE = np.load(os.path.join(os.path.dirname(__file__), "fixtures", "reference.npz"))
 CASES = sorted({key.split(".")[0] for key in REFERENCE.files})
@@ -48,3 +48,15 @@ def test_same_seed_same_arrays_other_seed_other_arrays():
     other = run_with_flags("--epochs", 15, "--seed", 326)
     assert not np.array_equal(first["noisy"], other["noisy"])
     assert not np.array_equal(first["loss"], other["loss"])
+
+
+def test_the_books_time_lstm_gives_the_originals_numbers_too(run_script, tmp_path):
+    """With FAST_LSTM = False the model runs the book's TimeLSTM (LSTM layers step by step) throughout."""
+    script = edited_script(tmp_path, "FAST_LSTM = True", "FAST_LSTM = False")
+    done = run_script("--quiet", "--no-show", script=script)
+    assert done.returncode == 0, done.stderr
+    r = np.load(tmp_path / "results" / "results.npz")
+    assert np.max(np.abs(r["loss"] - REFERENCE["default.loss"])) <= 1e-5
+    assert np.max(np.abs(r["prediction"] - REFERENCE["default.prediction"])) <= 1e-4
+    fast = run_with_flags()
+    assert not np.array_equal(r["loss"], fast["loss"])  # the other class really ran: last bits differ
