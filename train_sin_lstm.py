@@ -7,6 +7,7 @@ that program's numbers.  Where each piece of the book is:
 
     sigmoid          common/functions.py     sigmoid, in one line
     SGD              common/optimizer.py     SGD
+    clip_grads       common/util.py          clip_grads: all gradients scaled together to a norm of at most G
     TimeAffine       common/time_layers.py   TimeAffine
     TimeMSELoss      common/time_layers.py   in place of TimeSoftmaxWithLoss: squared error, last step or all
     LSTM             common/time_layers.py   LSTM, one time step, with its gate equations and derivatives
@@ -56,6 +57,7 @@ EPOCHS = 301
 LOSS = "many-to-one"   # or "many-to-many": score every step, the original's commented-out variant
 STATEFUL = True        # carry the LSTM's state from one minibatch to the next, and into prediction
 FUTURE = 0             # closed-loop steps to generate past the end of the data
+MAX_GRAD = None        # the book's gradient clipping: a largest norm for all gradients together (None: off)
 
 N_POINTS = 101         # samples of the sine over [X_MIN, X_MAX]
 X_MIN, X_MAX = -2 * math.pi, 2 * math.pi
@@ -86,6 +88,16 @@ class SGD:
     def update(self, params, grads):
         for param, grad in zip(params, grads):
             param -= self.lr * grad
+
+
+def clip_grads(grads, max_norm):
+    """Scale all gradients together, in place, when their joint L2 norm exceeds max_norm:
+    every gradient times max_norm / (norm + 1e-6), as the book's trainer does with max_grad."""
+    norm = np.sqrt(sum(np.sum(grad ** 2) for grad in grads))
+    rate = max_norm / (norm + 1e-6)
+    if rate < 1:
+        for grad in grads:
+            grad *= rate
 
 
 class TimeAffine:
@@ -406,14 +418,14 @@ def make_windows(series, time_size):
 # minibatches of consecutive shuffled windows.  The LSTM stays stateful across those unrelated
 # minibatches, as in the original.
 # ----------------------------------------------------------------------------------------------------------
-def train(model, optimizer, xs, ts, rng, epochs, batch_size, n_batches, grad_scale,
+def train(model, optimizer, xs, ts, rng, epochs, batch_size, n_batches, grad_scale, max_grad=None,
           report=None, should_stop=None):
     """Train in place; return (losses, status).
 
     losses[e] is epoch e+1's sum of its n_batches minibatch losses (the figure the original records and
     plots).  status is "done", "diverged" (a minibatch loss stopped being finite; that epoch is not in
     losses) or "interrupted" (should_stop() turned true; the unfinished epoch is not in losses).
-    grad_scale multiplies the loss gradient fed to backward.
+    grad_scale multiplies the loss gradient fed to backward; max_grad, if given, clips the gradients.
     """
     losses = []
     for epoch in range(1, epochs + 1):
@@ -425,6 +437,8 @@ def train(model, optimizer, xs, ts, rng, epochs, batch_size, n_batches, grad_sca
             if not math.isfinite(loss):
                 return losses, "diverged"
             model.backward(grad_scale)
+            if max_grad is not None:
+                clip_grads(model.grads, max_grad)
             optimizer.update(model.params, model.grads)
             epoch_loss += loss
             if should_stop is not None and should_stop():
@@ -481,7 +495,7 @@ def run(settings, seed, report=None, should_stop=None):
     started = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported instead
         losses, status = train(model, optimizer, xs, ts, rng, s.epochs, s.batch_size, n_batches, grad_scale,
-                               report, should_stop)
+                               s.max_grad, report, should_stop)
         x_future = X_MAX + (X_MAX - X_MIN) / (N_POINTS - 1) * np.arange(1, s.future + 1)
         x_all = np.concatenate((x, x_future))
         clean_all = np.concatenate((clean, np.sin(x_future)))
@@ -661,6 +675,8 @@ def check_settings(s):
     check_whole("--time-size (TIME_SIZE)", s.time_size, 1, n_inputs - 1)
     check_whole("--hidden-size (HIDDEN_SIZE)", s.hidden_size, 1, MAX_HIDDEN_SIZE)
     check_positive("--lr (LEARNING_RATE)", s.lr)
+    if s.max_grad is not None:
+        check_positive("--max-grad (MAX_GRAD)", s.max_grad)
     check_whole("--future (FUTURE)", s.future, 0, MAX_FUTURE)
     if s.loss not in LOSSES:
         raise SettingError(f"--loss (LOSS) = {s.loss!r}: must be one of {', '.join(LOSSES)}")
@@ -822,7 +838,8 @@ def close_figures(figures):
 def settings_text(s, seed=True):
     return ((f"seed {s.seed}, " if seed else "") +
             f"batch {s.batch_size}, time size {s.time_size}, hidden {s.hidden_size}, lr {s.lr:g}, "
-            f"{s.loss}, {'stateful' if s.stateful else 'stateless'}")
+            f"{s.loss}, {'stateful' if s.stateful else 'stateless'}"
+            + (f", max-grad {s.max_grad:g}" if s.max_grad is not None else ""))
 
 
 def loss_text(loss):
@@ -1139,6 +1156,7 @@ def saved_settings(s):
     settings = {key: getattr(s, key) for key in
                 ("epochs", "batch_size", "time_size", "hidden_size", "lr", "stateful", "future")}
     settings["loss_function"] = s.loss  # "loss" is the curve
+    settings["max_grad"] = np.nan if s.max_grad is None else s.max_grad  # nan: no clipping
     return settings
 
 
@@ -1264,6 +1282,9 @@ def parse_args(argv=None):
     state.add_argument("--stateful", dest="stateful", action="store_true", default=STATEFUL,
                        help="carry the state across minibatches and into prediction "
                             f"({'the default' if STATEFUL else 'not the default'})")
+    p.add_argument("--max-grad", type=number, default=MAX_GRAD, metavar="G",
+                   help="clip the gradients to a joint L2 norm of at most G, as the book's trainer "
+                        f"(default: {'off' if MAX_GRAD is None else MAX_GRAD})")
     p.add_argument("--future", type=whole_number, default=FUTURE,
                    help="closed-loop steps to generate past the end of the data (default %(default)s)")
     p.add_argument("--seeds", type=whole_number, nargs="+", metavar="S",

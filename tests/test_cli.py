@@ -67,6 +67,9 @@ BAD_SETTINGS = [
     (["--seed", "4294967296"], "--seed (SEED) = 4294967296: must be a whole number from 0 to 4294967295"),
     (["--seeds", "1", "-5"], "--seed (SEED) = -5"),
     (["--future", "-1"], "--future (FUTURE) = -1: must be a whole number from 0 to 10000"),
+    (["--max-grad", "0"], "--max-grad (MAX_GRAD) = 0.0: must be a finite number above 0"),
+    (["--max-grad", "inf"], "--max-grad (MAX_GRAD) = inf: must be a finite number above 0"),
+    (["--max-grad", "big"], "argument --max-grad: 'big' is not a number"),
     (["--loss", "many"], "argument --loss: invalid choice: 'many'"),
 ]
 

@@ -169,3 +169,18 @@ def test_whole_model_check_catches_a_wrong_gradient(rng, monkeypatch, fast):
     assert isinstance(model.lstm_layer, m.FastTimeLSTM) == fast
     errors = m.model_gradient_errors(model, rng.randn(N, T, 1), rng.randn(N, T, 1))
     assert errors[1] > TOL and max(errors[:1] + errors[2:]) <= TOL
+
+
+def test_clip_grads_against_a_hand_computation(rng):
+    grads = [rng.randn(3, 4), rng.randn(5), rng.randn(2, 2)]
+    norm = np.sqrt(sum(float(np.sum(g * g)) for g in grads))  # by hand: every entry squared, summed, root
+    clipped = [g.copy() for g in grads]
+    m.clip_grads(clipped, norm / 4)
+    scale = (norm / 4) / (norm + 1e-6)
+    for got, g in zip(clipped, grads):
+        np.testing.assert_allclose(got, g * scale, rtol=1e-12)
+    assert np.sqrt(sum(np.sum(g * g) for g in clipped)) == pytest.approx(norm / 4, rel=1e-6)
+    unclipped = [g.copy() for g in grads]
+    m.clip_grads(unclipped, norm * 2)  # under the bound: untouched
+    for got, g in zip(unclipped, grads):
+        np.testing.assert_array_equal(got, g)
