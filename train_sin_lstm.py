@@ -33,6 +33,7 @@ if __name__ == "__main__" and hasattr(signal, "pthread_sigmask"):
 
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
+import itertools  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -697,6 +698,7 @@ def check_settings(s):
             f"--batch-size {B} with --time-size {T}: an epoch takes "
             f"{minibatches_per_epoch(B)} minibatches x {B} = {windows_needed(B)} windows, "
             f"but {n_inputs} inputs give only {n_windows} windows of {T} steps; {advice}")
+    grid_settings(s)  # every combination of --grid, checked as these settings
 
 
 def check_matplotlib():
@@ -728,6 +730,7 @@ def prepare_out_dir(path):
 # ----------------------------------------------------------------------------------------------------------
 RUN_FILES = ("results.npz", "loss.png", "waveform.png", "learning.png", "learning.gif", "gates.png")
 SWEEP_FILES = ("sweep.csv", "sweep.npz", "sweep.png")
+GRID_FILES = ("grid.csv", "grid.npz", "grid.png")
 
 
 class WriteError(Exception):
@@ -919,6 +922,41 @@ def plot_sweep(s, runs):
     return fig
 
 
+def plot_grid(s, table, grid):
+    """For each setting of the grid every seed's RMSE as a point and the mean +- std as a bar, the setting of
+    the script's defaults marked; with two or more varied settings, grouped and coloured by the last one."""
+    import matplotlib
+    names = list(grid[0][0])
+    columns = [name.replace("-", "_") for name in names]
+    settings = [tuple(flag_text(value) for value in varied.values()) for varied, _ in grid]
+    settings.sort(key=lambda setting: setting[-1:] if len(names) > 1 else ())  # grouped by the last
+    defaults = tuple(flag_text(getattr(s, column)) for column in columns)
+    fig = new_figure(s.show, "Closed-loop RMSE for each setting", (max(7, 1 + 1.3 * len(settings)), 5))
+    ax = fig.subplots()
+    colors = matplotlib.colormaps["tab10"].colors
+    groups = list(dict.fromkeys(setting[-1] for setting in settings))
+    finished = table["status"] == "done"
+    for k, setting in enumerate(settings):
+        rows = finished & np.logical_and.reduce([table[c] == v for c, v in zip(columns, setting)])
+        color = colors[groups.index(setting[-1]) % len(colors)] if len(names) > 1 else "tab:blue"
+        rmses = table["rmse"][rows]
+        ax.plot(np.full(len(rmses), k), rmses, "o", color=color, alpha=0.45, ms=5)
+        if len(rmses):
+            ax.errorbar(k + 0.18, rmses.mean(), rmses.std(), fmt="D", color=color, capsize=4, ms=6)
+        if setting == defaults:
+            ax.annotate("default", (k, 1), xycoords=("data", "axes fraction"), xytext=(0, -12),
+                        textcoords="offset points", ha="center", fontsize=8, fontweight="bold")
+    ax.set_xticks(range(len(settings)))
+    ax.set_xticklabels(["\n".join(f"{c}={v}" for c, v in zip(columns, setting)) for setting in settings],
+                       fontsize=8)
+    ax.set_xlim(-0.6, len(settings) - 0.4)
+    ax.set_ylabel("closed-loop RMSE against the clean sine")
+    ax.set_title(f"Each seed's RMSE (dots) and their mean +- std (diamond), {len(set(table['seed'].tolist()))} "
+                 f"seeds a setting\nthe rest as: {settings_text(s, seed=False)}", fontsize=10)
+    ax.grid(True, axis="y", alpha=0.3)
+    return fig
+
+
 def finish_wave_plot(ax, x, title, legend_columns):
     """Label a plot of series against x, mark the end of the data, and put the legend in rows under it."""
     if len(x) > N_POINTS:
@@ -1010,11 +1048,12 @@ def worker(conn, s, seed, stop_event, progress):
         pass
 
 
-def train_models(s, seeds, stop, on_epoch=None, on_done=None):
-    """Train one model per seed; return the results of those that started, in the order of seeds.
+def train_models(s, jobs, stop, on_epoch=None, on_done=None):
+    """Train one model per job (settings, seed); return {job's index: results} for the jobs that started.
 
     on_epoch(epoch, loss) follows a single model's training, on_done(r) is called as each model finishes.
     Once stop.requested(), models under way stop at the end of their minibatch and none more start.
+    s gives quiet and show.
     """
     try:
         context = worker_context()
@@ -1022,20 +1061,20 @@ def train_models(s, seeds, stop, on_epoch=None, on_done=None):
     except (OSError, ImportError, NotImplementedError) as e:
         if not s.quiet:
             print(f"training in this process: no worker processes here ({e})", flush=True)
-        return train_here(s, seeds, stop, on_epoch, on_done)
+        return train_here(s, jobs, stop, on_epoch, on_done)
     from multiprocessing.connection import wait
 
-    pending, running, done, loaded = list(seeds), {}, {}, False
+    pending, running, done, loaded = list(enumerate(jobs)), {}, {}, False
     try:
         while pending or running:
             while pending and len(running) < (os.cpu_count() or 1) and not stop.requested():
-                seed = pending.pop(0)
+                k, (settings, seed) = pending.pop(0)
                 receiver, sender = context.Pipe(duplex=False)
-                process = context.Process(target=worker, args=(sender, s, seed, stop.event, on_epoch is not None),
-                                          daemon=True)
+                process = context.Process(target=worker, daemon=True,
+                                          args=(sender, settings, seed, stop.event, on_epoch is not None))
                 process.start()
                 sender.close()
-                running[receiver] = seed, process
+                running[receiver] = k, process
             if not loaded:
                 load_matplotlib(s.show)  # while the first models train
                 loaded = True
@@ -1044,38 +1083,38 @@ def train_models(s, seeds, stop, on_epoch=None, on_done=None):
             if not running:
                 continue
             for receiver in wait(list(running)):
-                seed, process = running[receiver]
+                k, process = running[receiver]
                 try:
                     kind, *message = receiver.recv()
                 except EOFError:
-                    raise RuntimeError(f"the worker training seed {seed} ended without its results "
+                    raise RuntimeError(f"the worker training seed {jobs[k][1]} ended without its results "
                                        f"(exit code {process.join() or process.exitcode})") from None
                 if kind == "epoch":
                     on_epoch(*message)
                     continue
-                done[seed] = message[0]
+                done[k] = message[0]
                 del running[receiver]
                 receiver.close()
                 process.join()
                 if on_done is not None:
-                    on_done(done[seed])
+                    on_done(done[k])
     finally:
-        for receiver, (seed, process) in running.items():
+        for receiver, (k, process) in running.items():
             process.terminate()
-    return [done[seed] for seed in seeds if seed in done]
+    return dict(sorted(done.items()))
 
 
-def train_here(s, seeds, stop, on_epoch, on_done):
+def train_here(s, jobs, stop, on_epoch, on_done):
     """train_models in this process, one model after another."""
-    runs = []
-    for seed in seeds:
+    done = {}
+    for k, (settings, seed) in enumerate(jobs):
         if stop.requested():
             break
-        runs.append(run(s, seed, on_epoch, stop.requested))
+        done[k] = run(settings, seed, on_epoch, stop.requested)
         if on_done is not None:
-            on_done(runs[-1])
+            on_done(done[k])
     load_matplotlib(s.show)
-    return runs
+    return done
 
 
 def progress_printer(epochs, started):
@@ -1106,11 +1145,11 @@ def train_once(s, stop):
     started = time.perf_counter()
     out = Output(s.out, RUN_FILES)
     report = None if s.quiet else progress_printer(s.epochs, started)
-    runs = train_models(s, [s.seed], stop, on_epoch=report)
+    runs = train_models(s, [(s, s.seed)], stop, on_epoch=report)
     if not runs:
         print(f"{stop.word()} before training started; nothing written", file=sys.stderr)
         return stop.exit_status()
-    r, = runs
+    r = runs[0]
     figures = []
     try:
         save_run(s, r, out, figures)
@@ -1161,49 +1200,60 @@ def saved_settings(s):
 
 
 def sweep(s, stop):
-    """Train one model per seed, print a table, save a figure and the table's data."""
-    out = Output(s.out, SWEEP_FILES)
-    seeds = list(dict.fromkeys(s.seeds))
+    """Train one model per seed for each setting of --grid (without it, the one setting of the flags: a
+    --seeds sweep); print a table, save a figure and the table's data."""
+    grid = grid_settings(s)
+    seeds = list(dict.fromkeys(s.seeds or GRID_SEEDS))
+    jobs = [(settings, seed) for _, settings in grid for seed in seeds]
+    out = Output(s.out, GRID_FILES if s.grid else SWEEP_FILES)
     if not s.quiet:
-        print(f"training {len(seeds)} models: {settings_text(s, seed=False)}", flush=True)
+        print(f"training {len(jobs)} models: {settings_text(s, seed=False)}" +
+              (f", {len(grid)} settings x {len(seeds)} seeds" if s.grid else ""), flush=True)
 
     def finished(r):
         if not s.quiet:
             print(f"  seed {r['seed']}: loss {r['final_loss']:.6g}, RMSE {r['rmse']:.4f}", flush=True)
 
-    runs = train_models(s, seeds, stop, on_done=finished)
-    if not runs:
+    done = train_models(s, jobs, stop, on_done=finished)
+    if not done:
         print(f"{stop.word()} before any model finished; nothing written", file=sys.stderr)
         return stop.exit_status()
+    runs = list(done.values())
 
-    table = {"seed": np.array([r["seed"] for r in runs]),
-             "final_loss": np.array([r["final_loss"] for r in runs]),
-             "rmse": np.array([r["rmse"] for r in runs])}
+    table = {name.replace("-", "_"): np.array([flag_text(grid[k // len(seeds)][0][name]) for k in done])
+             for name in grid[0][0]}
+    table["seed"] = np.array([r["seed"] for r in runs])
+    table["final_loss"] = np.array([r["final_loss"] for r in runs])
+    table["rmse"] = np.array([r["rmse"] for r in runs])
     if s.future:
         table["future_rmse"] = np.array([r["future_rmse"] for r in runs])
     table["status"] = np.array([r["status"] for r in runs])
-    print_sweep_table(table)
+    if s.grid:
+        print_grid_summary(table, [name.replace("-", "_") for name in grid[0][0]])
+    else:
+        print_sweep_table(table)
 
-    out.plan(SWEEP_FILES)
+    kind = "grid" if s.grid else "sweep"
+    out.plan(out.owned)
     columns = list(table)
     rows = [",".join(columns)] + [",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row)
                                   for row in zip(*(table[c].tolist() for c in columns))]
-    out.text("sweep.csv", "\n".join(rows) + "\n")
-    out.arrays("sweep.npz", dict(table, x=runs[0]["x"], clean=runs[0]["clean"],
-                                 prediction=np.array([r["prediction"] for r in runs])))
-    figures = [plot_sweep(s, runs)]
+    out.text(f"{kind}.csv", "\n".join(rows) + "\n")
+    out.arrays(f"{kind}.npz", dict(table, x=runs[0]["x"], clean=runs[0]["clean"],
+                                   prediction=np.array([r["prediction"] for r in runs])))
+    figures = [plot_grid(s, table, grid) if s.grid else plot_sweep(s, runs)]
     try:
-        out.figure("sweep.png", figures[0])
+        out.figure(f"{kind}.png", figures[0])
         print(out.written_text())
-        interrupted = len(runs) < len(seeds) or any(r["status"] == "interrupted" for r in runs)
+        interrupted = len(runs) < len(jobs) or any(r["status"] == "interrupted" for r in runs)
         diverged = sum(r["status"] == "diverged" for r in runs)
         if stop.requested():
-            what = (f"{len(runs)} of {len(seeds)} models saved, some of them unfinished" if interrupted else
+            what = (f"{len(runs)} of {len(jobs)} models saved, some of them unfinished" if interrupted else
                     "after training: everything is saved, nothing shown")
             print(f"{stop.word()}: {what}", file=sys.stderr)
             return stop.exit_status()
         if diverged:
-            print(f"{diverged} of {len(seeds)} models diverged (their loss stopped being finite); "
+            print(f"{diverged} of {len(jobs)} models diverged (their loss stopped being finite); "
                   f"{smaller_lr_hint(s)}", file=sys.stderr)
         if s.show and not diverged:
             show_figures(figures)
@@ -1235,6 +1285,33 @@ def print_sweep_table(table):
             print(row(label, [stat(table[name][finished]) for name in columns]))
 
 
+def print_grid_summary(table, names):
+    """Per setting, mean +- std over its seeds of the final loss and the RMSE; then whether the settings
+    differ by more than the seeds do."""
+    finished = table["status"] == "done"
+    settings = list(dict.fromkeys(zip(*(table[name].tolist() for name in names))))
+    width = max(len(" ".join(f"{n}={v}" for n, v in zip(names, setting))) for setting in settings)
+    print(f"\n{'setting':<{width}} {'final loss (mean +- std)':>26} {'RMSE (mean +- std)':>20} {'seeds':>6}")
+    means, errors = [], []
+    for setting in settings:
+        rows = finished & np.logical_and.reduce([table[n] == v for n, v in zip(names, setting)])
+        loss, error = table["final_loss"][rows], table["rmse"][rows]
+        label = " ".join(f"{n}={v}" for n, v in zip(names, setting))
+        if not rows.any():
+            print(f"{label:<{width}} {'(no model finished)':>26}")
+            continue
+        print(f"{label:<{width}} {loss.mean():>14.4g} +- {loss.std():<8.2g} {error.mean():>10.4f} +- "
+              f"{error.std():<6.4f} {rows.sum():>6}")
+        means.append(error.mean())
+        errors.append(error.std() / np.sqrt(rows.sum()))
+    if len(means) > 1:
+        spread, noise = float(np.std(means)), float(np.mean(errors))
+        verdict = ("the settings differ by more than the seeds do" if spread > 2 * noise else
+                   "the settings differ by no more than the seeds do: with these seeds, they cannot be told apart")
+        print(f"RMSE: the settings' means spread by {spread:.4f} (std over settings); the seeds alone move a mean "
+              f"by about {noise:.4f} (std over seeds / sqrt(seeds)): {verdict}")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------------------------------------
@@ -1259,6 +1336,62 @@ def number(text):
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+GRID_SEEDS = (773, 326, 512, 138)  # the original author's, for a grid without --seeds
+
+
+def true_false(text):
+    if text.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+    return text.lower() == "true"
+
+
+def loss_name(text):
+    if text not in LOSSES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LOSSES)}")
+    return text
+
+
+GRID_NAMES = {"epochs": whole_number, "batch-size": whole_number, "time-size": whole_number,
+              "hidden-size": whole_number, "lr": number, "loss": loss_name, "max-grad": number,
+              "stateful": true_false}  # setting: the function that reads one of its values
+
+
+def flag_text(value):
+    """A grid value as its flag would take it."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def grid_settings(s):
+    """[(varied values {name: value}, settings)] for every combination of --grid, each checked; a plain
+    --seeds sweep is the grid of one setting, s itself, with nothing varied."""
+    if not s.grid:
+        return [({}, s)]
+    values = {}
+    for item in s.grid:
+        name, _, texts = item.partition("=")
+        if name not in GRID_NAMES:
+            raise SettingError(f"--grid {item}: unknown setting {name!r}; one of {', '.join(GRID_NAMES)}")
+        if not texts or "" in texts.split(","):
+            raise SettingError(f"--grid {item}: give the values as {name}=V1,V2,...")
+        try:
+            values[name] = list(dict.fromkeys(GRID_NAMES[name](text) for text in texts.split(",")))
+        except argparse.ArgumentTypeError as e:
+            raise SettingError(f"--grid {item}: {e}") from None
+    grid = []
+    for combination in itertools.product(*values.values()):
+        varied = dict(zip(values, combination))
+        settings = argparse.Namespace(**dict(vars(s), grid=None, seeds=None))
+        for name, value in varied.items():
+            setattr(settings, name.replace("-", "_"), value)
+        try:
+            check_settings(settings)
+        except SettingError as e:
+            label = " ".join(f"{n}={flag_text(v)}" for n, v in varied.items())
+            raise SettingError(f"--grid combination {label}: {e}") from None
+        grid.append((varied, settings))
+    return grid
 
 
 def parse_args(argv=None):
@@ -1289,6 +1422,10 @@ def parse_args(argv=None):
                    help="closed-loop steps to generate past the end of the data (default %(default)s)")
     p.add_argument("--seeds", type=whole_number, nargs="+", metavar="S",
                    help="train one model per seed and compare them: sweep.png, sweep.csv, sweep.npz")
+    p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2",
+                   help="train every combination of these values of settings (" + ", ".join(GRID_NAMES) +
+                        "), each with every seed of --seeds (default: " + " ".join(map(str, GRID_SEEDS)) +
+                        "): grid.png, grid.csv, grid.npz")
     p.add_argument("--gradcheck", action="store_true",
                    help="check the model's gradients against central differences instead of training")
     p.add_argument("--out", default=OUT_DIR, help="folder for the figures and arrays (default %(default)s)")
@@ -1312,7 +1449,7 @@ def main(argv=None):
         check_matplotlib()
         prepare_out_dir(s.out)
         with StopSignals() as stop:
-            return sweep(s, stop) if s.seeds else train_once(s, stop)
+            return sweep(s, stop) if s.seeds or s.grid else train_once(s, stop)
     except SettingError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
