@@ -59,17 +59,19 @@ LOSS = "many-to-one"   # or "many-to-many": score every step, the original's com
 STATEFUL = True        # carry the LSTM's state from one minibatch to the next, and into prediction
 FUTURE = 0             # closed-loop steps to generate past the end of the data
 MAX_GRAD = None        # the book's gradient clipping: a largest norm for all gradients together (None: off)
+SNAPSHOTS = 0          # closed-loop predictions taken during training, to watch the model learn (0: none)
 
 N_POINTS = 101         # samples of the sine over [X_MIN, X_MAX]
 X_MIN, X_MAX = -2 * math.pi, 2 * math.pi
 NOISE = 0.05           # standard deviation of the Gaussian noise added to the training series
 
+ANIMATION_FRAMES = 30  # snapshots for --animate when --snapshots is not given
 FAST_LSTM = True       # the model's LSTM: FastTimeLSTM (same numbers, about twice as fast) or the book's TimeLSTM
 OUT_DIR = "results"    # where figures and arrays are written
 GPU = False            # kept from the original; this script runs on the CPU only
 
 LOSSES = ("many-to-one", "many-to-many")
-MAX_HIDDEN_SIZE, MAX_FUTURE = 4096, 10000  # beyond these a run takes too much memory or time to be useful
+MAX_HIDDEN_SIZE, MAX_FUTURE, MAX_SNAPSHOTS = 4096, 10000, 10000  # beyond these a run takes too much memory or time to be useful
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -261,6 +263,11 @@ class TimeLSTM:
     def reset_state(self):
         self.h, self.c = None, None
 
+    def last_step(self):
+        """f, g, i, o, c and h of the last forward pass's last step, (N, H) each (not in the book)."""
+        x, h_prev, c_prev, f, g, i, o, c_next = self.layers[-1].cache
+        return f, g, i, o, c_next, self.h
+
 
 class FastTimeLSTM(TimeLSTM):
     """TimeLSTM's numbers, about twice as fast (the tests hold the two equal, values and gradients).
@@ -336,6 +343,10 @@ class FastTimeLSTM(TimeLSTM):
         self.grads[1][...] = np.dot(hs_prev.T, dA)
         self.grads[2][...] = dA.sum(axis=0)
         return np.dot(dA, Wx.T).reshape(T, N, -1).transpose(1, 0, 2)
+
+    def last_step(self):
+        xs, hs, cs, gates, tanh_cs = self.cache
+        return (*(gate.T for gate in gates[-1]), self.c, self.h)
 
 
 def sigmoid_in_place(a):
@@ -454,11 +465,12 @@ def train(model, optimizer, xs, ts, rng, epochs, batch_size, n_batches, grad_sca
 # Prediction: closed loop.  Start from time_size samples of the clean sine; each new sample is the model's
 # output for the last time_size samples, the model feeding on its own outputs from then on.
 # ----------------------------------------------------------------------------------------------------------
-def generate(model, start, length, batch_size):
+def generate(model, start, length, batch_size, gates=None):
     """Return a series of `length` values: `start`, then the model's own continuation.
 
     As in the original, the window is copied into every row of a batch of batch_size (the model's state
-    has that many rows) and row 0's output at the last step is the next value.
+    has that many rows) and row 0's output at the last step is the next value.  With gates, a dict, the
+    LSTM's f, g, i, o, c and h at that step in row 0 are appended to its lists, one (H,) array per point.
     """
     T = len(start)
     series = np.zeros(length)
@@ -467,7 +479,35 @@ def generate(model, start, length, batch_size):
     for j in range(length - T):
         window[:] = series[j:j + T, None]
         series[j + T] = model.predict(window)[0, -1, 0]
+        if gates is not None:
+            for name, value in zip(GATE_NAMES, model.lstm_layer.last_step()):
+                gates.setdefault(name, []).append(value[0])
     return series
+
+
+GATE_NAMES = ("gate_f", "gate_g", "gate_i", "gate_o", "cell", "hidden")
+
+
+def generate_keeping_state(model, start, length, batch_size):
+    """generate(), then the LSTM's state put back: a look at the model in training that changes nothing."""
+    h, c = model.lstm_layer.h, model.lstm_layer.c
+    series = generate(model, start, length, batch_size)
+    model.lstm_layer.set_state(h, c)
+    return series
+
+
+def snapshot_epochs(count, epochs):
+    """count distinct epochs from 1 to epochs, roughly geometric (the fast early part is seen), the last
+    included; every epoch when count >= epochs."""
+    if count >= epochs:
+        return list(range(1, epochs + 1))
+    chosen = []
+    for k in range(count):
+        target = round(epochs ** (k / (count - 1))) if count > 1 else epochs
+        chosen.append(max(target, chosen[-1] + 1 if chosen else 1))
+    for k in reversed(range(count)):  # pushed past the end: pull back, keeping them distinct
+        chosen[k] = min(chosen[k], epochs - (count - 1 - k))
+    return chosen
 
 
 def rmse(a, b):
@@ -493,17 +533,35 @@ def run(settings, seed, report=None, should_stop=None):
     # the loss's gradient
     grad_scale = s.batch_size if s.loss == "many-to-one" else 1
 
+    x_future = X_MAX + (X_MAX - X_MIN) / (N_POINTS - 1) * np.arange(1, s.future + 1)
+    x_all = np.concatenate((x, x_future))
+    clean_all = np.concatenate((clean, np.sin(x_future)))
+    start = clean[:s.time_size]             # the warm-up of the closed-loop prediction
+
+    # Snapshots (--snapshots, --animate): after chosen epochs, the prediction the model would make if training
+    # stopped there, taken without changing training (the state is put back; no random number is drawn).
+    wanted = snapshot_epochs(s.snapshots or (ANIMATION_FRAMES if s.animate else 0), s.epochs)
+    snapshots = []
+
+    def after_epoch(epoch, loss):
+        if epoch in wanted:
+            snapshots.append(generate_keeping_state(model, start, len(x_all), s.batch_size))
+        if report is not None:
+            report(epoch, loss)
+
     started = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported instead
         losses, status = train(model, optimizer, xs, ts, rng, s.epochs, s.batch_size, n_batches, grad_scale,
-                               s.max_grad, report, should_stop)
-        x_future = X_MAX + (X_MAX - X_MIN) / (N_POINTS - 1) * np.arange(1, s.future + 1)
-        x_all = np.concatenate((x, x_future))
-        clean_all = np.concatenate((clean, np.sin(x_future)))
+                               s.max_grad, after_epoch, should_stop)
+        layer, H = model.lstm_layer, s.hidden_size
+        carried = s.stateful and layer.h is not None
+        h0 = layer.h.copy() if carried else np.zeros((s.batch_size, H), np.float32)  # prediction starts here
+        c0 = layer.c.copy() if carried else np.zeros((s.batch_size, H), np.float32)
+        gates = {} if s.gates else None
         if status == "diverged":
             prediction = np.full(len(x_all), np.nan)
         else:
-            prediction = generate(model, clean[:s.time_size], len(x_all), s.batch_size)
+            prediction = generate(model, start, len(x_all), s.batch_size, gates)
     T = s.time_size
     return {
         "loss": np.array(losses),
@@ -517,6 +575,13 @@ def run(settings, seed, report=None, should_stop=None):
         "seconds": time.perf_counter() - started,
         "status": status,
         "seed": seed,
+        # the trained model, as the book's save_params, and the state the prediction starts from
+        **dict(zip(("lstm_Wx", "lstm_Wh", "lstm_b", "affine_W", "affine_b"), model.params)),
+        "prediction_h0": h0,
+        "prediction_c0": c0,
+        **({"snapshot_epochs": np.array(wanted[:len(snapshots)]), "snapshots": np.array(snapshots)}
+           if wanted else {}),
+        **{name: np.array(values) for name, values in (gates or {}).items()},
     }
 
 
@@ -679,6 +744,7 @@ def check_settings(s):
     if s.max_grad is not None:
         check_positive("--max-grad (MAX_GRAD)", s.max_grad)
     check_whole("--future (FUTURE)", s.future, 0, MAX_FUTURE)
+    check_whole("--snapshots (SNAPSHOTS)", s.snapshots, 0, MAX_SNAPSHOTS)
     if s.loss not in LOSSES:
         raise SettingError(f"--loss (LOSS) = {s.loss!r}: must be one of {', '.join(LOSSES)}")
     if not isinstance(s.stateful, bool):
@@ -761,7 +827,8 @@ class Output:
     def write(self, name, write):
         """Call write(f) on a new temporary file beside the file `name`, then rename it to `name`."""
         path = self.path(name)
-        tmp = f"{path}.{os.getpid()}.tmp"
+        root, extension = os.path.splitext(path)
+        tmp = f"{root}.{os.getpid()}.tmp{extension}"  # the extension kept: Pillow reads the format from it
         try:
             with open(tmp, "wb") as f:
                 write(f)
@@ -781,6 +848,18 @@ class Output:
 
     def figure(self, name, fig):
         self.write(name, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight", pad_inches=0.15))
+
+    def animation(self, name, fig, draw_frame, frames):
+        """A GIF of frames, each drawn by draw_frame(k), with matplotlib's Pillow writer."""
+        from matplotlib.animation import PillowWriter
+
+        def write(f):
+            writer = PillowWriter(fps=4)
+            with writer.saving(fig, f.name, dpi=80):  # Pillow writes the temporary file by its name
+                for k in range(frames):
+                    draw_frame(k)
+                    writer.grab_frame()
+        self.write(name, write)
 
     def text(self, name, text):
         self.write(name, lambda f: f.write(text.encode()))
@@ -850,8 +929,17 @@ def loss_text(loss):
     return f"{loss:.6f}" if abs(loss) < 1e4 else f"{loss:.4g}"
 
 
+def log_scale(axis, minor_labels=True):
+    """A log axis labelled with plain numbers (much cheaper to draw than 10^k), the minor ticks at 2, 3, 5."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    axis.axes.set_xscale("log") if axis is axis.axes.xaxis else axis.axes.set_yscale("log")
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "235" else "")
+                             if minor_labels else NullFormatter())
+
+
 def plot_loss(s, losses):
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from matplotlib.ticker import MaxNLocator
     fig = new_figure(s.show, "Training loss", (7, 4.5))
     ax = fig.subplots()
     epochs = np.arange(1, len(losses) + 1)
@@ -859,11 +947,7 @@ def plot_loss(s, losses):
     ax.plot(epochs, losses, color="tab:blue", marker="o" if few else None, ms=4)
     log = len(losses) > 0 and bool(np.all(losses > 0))
     if log:
-        ax.set_yscale("log")
-        # plain numbers (cheaper to draw than 10^k), the minor ticks labelled at 2, 3 and 5 only
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(
-            lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "235" else ""))
+        log_scale(ax.yaxis)
     if few:
         ax.set_xlim(0.5, max(len(losses), 1) + 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
@@ -919,6 +1003,113 @@ def plot_sweep(s, runs):
     ax.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
     title = f"Closed-loop predictions, {len(runs)} models, one per seed\n{settings_text(s, seed=False)}"
     finish_wave_plot(ax, x, title, legend_columns=4)
+    return fig
+
+
+def plot_learning(s, r):
+    """The snapshots over the clean sine, early to late on a colour ramp, beside the loss curve with the
+    snapshot epochs marked."""
+    import matplotlib
+    x, epochs, snapshots = r["x"], r["snapshot_epochs"], r["snapshots"]
+    fig = new_figure(s.show, "The prediction as training goes", (13, 5))
+    wave, loss = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
+    cmap = matplotlib.colormaps["viridis"]
+    colors = [cmap(k / max(len(epochs) - 1, 1)) for k in range(len(epochs))]
+    wave.plot(x, r["clean"], color="black", lw=2.5, label="clean sine")
+    labelled = set(np.linspace(0, len(epochs) - 1, min(len(epochs), 8)).round().astype(int))
+    for k, (epoch, series) in enumerate(zip(epochs, snapshots)):
+        wave.plot(x, series, color=colors[k], lw=1.2, label=f"epoch {epoch}" if k in labelled else None)
+    wave.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
+    wave.set_ylim(-2, 2)
+    wave.set_xlabel("x (radians)")
+    wave.set_ylabel("sin(x)")
+    wave.set_title(f"Closed-loop prediction after {len(epochs)} epochs of training, early (purple) to late "
+                   f"(yellow)\n{settings_text(s)}", fontsize=10)
+    wave.grid(True, alpha=0.3)
+    wave.legend(fontsize=8, ncol=2, loc="lower left")
+    finished = np.arange(1, len(r["loss"]) + 1)
+    loss.plot(finished, r["loss"], color="tab:blue")
+    taken = epochs[epochs <= len(r["loss"])]
+    loss.scatter(taken, r["loss"][taken - 1], color=[colors[k] for k in range(len(taken))], zorder=3, s=25,
+                 edgecolor="black", lw=0.5, label="snapshots")
+    if len(r["loss"]) and np.all(r["loss"] > 0):
+        log_scale(loss.xaxis, minor_labels=False)
+        log_scale(loss.yaxis)
+    loss.set_xlabel("epoch (log scale)")
+    loss.set_ylabel("loss (sum of the epoch's minibatch losses)")
+    loss.set_title("Training loss, snapshots marked", fontsize=10)
+    loss.grid(True, which="both", alpha=0.3)
+    loss.legend(fontsize=8)
+    return fig
+
+
+def animate_learning(s, r):
+    """(figure, draw_frame(k), frames) for learning.gif: frame k is snapshot k against the clean sine and the
+    noisy data, beside the loss curve up to its epoch."""
+    from matplotlib.figure import Figure
+    x, epochs, snapshots, T = r["x"], r["snapshot_epochs"], r["snapshots"], s.time_size
+    fig = Figure(figsize=(10, 4))
+    wave, loss = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
+    wave.plot(x, r["clean"], color="0.6", lw=1.5, label="clean sine")
+    wave.plot(x[:N_POINTS], r["noisy"], ".", color="tab:blue", ms=3, label="noisy training series")
+    line, = wave.plot(x, snapshots[0], color="tab:red", lw=1.5, label="closed-loop prediction")
+    wave.set_ylim(-2, 2)
+    wave.set_xlabel("x (radians)")
+    wave.legend(fontsize=7, loc="lower left")
+    wave.grid(True, alpha=0.3)
+    curve, = loss.plot([], [], color="tab:blue")
+    loss.set_xlim(1, max(len(r["loss"]), 2))
+    if len(r["loss"]) and np.all(r["loss"] > 0):
+        log_scale(loss.yaxis)
+        loss.set_ylim(r["loss"].min() / 1.2, r["loss"].max() * 1.2)
+    loss.set_xlabel("epoch")
+    loss.set_title("training loss", fontsize=9)
+    loss.grid(True, which="both", alpha=0.3)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.13, top=0.88, wspace=0.25)
+
+    def draw_frame(k):
+        epoch = epochs[k]
+        line.set_ydata(snapshots[k])
+        curve.set_data(np.arange(1, epoch + 1), r["loss"][:epoch])
+        wave.set_title(f"epoch {epoch} of {s.epochs}: closed-loop RMSE "
+                       f"{rmse(snapshots[k][T:N_POINTS], r['clean'][T:N_POINTS]):.4f}", fontsize=10)
+    return fig, draw_frame, len(epochs)
+
+
+def plot_gates(s, r):
+    """The generated wave on top; under it, on the same x, the cell state and each gate over the units
+    (row 0 of the batch, last step of each window), units ordered by the phase of their cell state."""
+    T = s.time_size
+    x = r["x"][T:]
+    cell = r["cell"]                                   # (generated points, H)
+    wave_part = cell - cell.mean(axis=0)
+    spectrum = np.fft.rfft(wave_part, axis=0)          # each unit's cell state as a sum of waves
+    strongest = np.argmax(np.abs(spectrum[1:]).sum(axis=1)) + 1
+    order = np.argsort(np.angle(spectrum[strongest]))  # by the phase of the strongest common wave
+    rows = [("cell state c", cell, "RdBu_r", None), ("forget gate f", r["gate_f"], "viridis", (0, 1)),
+            ("candidate g", r["gate_g"], "RdBu_r", (-1, 1)), ("input gate i", r["gate_i"], "viridis", (0, 1)),
+            ("output gate o", r["gate_o"], "viridis", (0, 1))]
+    fig = new_figure(s.show, "The LSTM's gates while it generates", (10, 12))
+    axes = fig.subplots(len(rows) + 1, 1, sharex=True, gridspec_kw={"hspace": 0.25})
+    axes[0].plot(r["x"], r["clean"], color="0.6", lw=1.5, label="clean sine")
+    axes[0].plot(x, r["prediction"][T:], color="tab:red", lw=1.5, label="generated")
+    axes[0].set_xlim(x[0], x[-1])
+    axes[0].set_ylabel("sin(x)")
+    axes[0].legend(fontsize=8, loc="upper right")
+    axes[0].set_title(f"The LSTM while it generates the wave: row 0 of the batch, last step of each window; "
+                      f"units sorted by the phase of their cell state\n{settings_text(s)}", fontsize=10)
+    step = x[1] - x[0] if len(x) > 1 else 1
+    for ax, (name, values, cmap, limits) in zip(axes[1:], rows):
+        if limits is None:
+            bound = float(np.abs(values).max()) or 1
+            limits = (-bound, bound)
+        image = ax.imshow(values[:, order].T, aspect="auto", cmap=cmap, vmin=limits[0], vmax=limits[1],
+                          origin="lower", interpolation="nearest",
+                          extent=(x[0] - step / 2, x[-1] + step / 2, -0.5, values.shape[1] - 0.5))
+        ax.set_ylabel(f"{name}\nunit")
+        fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
+    fig.colorbar(image, ax=axes[0], pad=0.01, fraction=0.03).ax.set_visible(False)  # aligned with the rest
+    axes[-1].set_xlabel("x (radians)")
     return fig
 
 
@@ -1182,13 +1373,24 @@ def train_once(s, stop):
 def save_run(s, r, out, figures):
     """Write results.npz, loss.png and, unless the run diverged, waveform.png; append the figures to figures
     as they are made (the caller closes them, whatever happens)."""
-    out.plan(["results.npz", "loss.png"] + (["waveform.png"] if r["status"] != "diverged" else []))
+    drawn = r["status"] != "diverged"
+    snapshots = "snapshots" in r and len(r["snapshots"]) > 0
+    out.plan(["results.npz", "loss.png"] + ["waveform.png"] * drawn + ["learning.png"] * snapshots +
+             ["learning.gif"] * (snapshots and s.animate) + ["gates.png"] * (drawn and s.gates))
     out.arrays("results.npz", dict(r, **saved_settings(s)))
     figures.append(plot_loss(s, r["loss"]))
     out.figure("loss.png", figures[-1])
-    if r["status"] != "diverged":
+    if drawn:
         figures.append(plot_waveform(s, r))
         out.figure("waveform.png", figures[-1])
+    if snapshots:
+        figures.append(plot_learning(s, r))
+        out.figure("learning.png", figures[-1])
+    if snapshots and s.animate:
+        out.animation("learning.gif", *animate_learning(s, r))
+    if drawn and s.gates:
+        figures.append(plot_gates(s, r))
+        out.figure("gates.png", figures[-1])
 
 
 def saved_settings(s):
@@ -1420,6 +1622,13 @@ def parse_args(argv=None):
                         f"(default: {'off' if MAX_GRAD is None else MAX_GRAD})")
     p.add_argument("--future", type=whole_number, default=FUTURE,
                    help="closed-loop steps to generate past the end of the data (default %(default)s)")
+    p.add_argument("--snapshots", type=whole_number, default=SNAPSHOTS, metavar="K",
+                   help="take the closed-loop prediction at K epochs during training: learning.png "
+                        "(default %(default)s)")
+    p.add_argument("--animate", action="store_true",
+                   help=f"learning.gif, a frame per snapshot ({ANIMATION_FRAMES} without --snapshots)")
+    p.add_argument("--gates", action="store_true",
+                   help="record the LSTM's gates while it generates the wave: gates.png")
     p.add_argument("--seeds", type=whole_number, nargs="+", metavar="S",
                    help="train one model per seed and compare them: sweep.png, sweep.csv, sweep.npz")
     p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2",

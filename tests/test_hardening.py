@@ -95,8 +95,8 @@ def test_ctrl_c_while_starting_up_ends_the_run_in_one_line(tmp_path, delay):
 
 
 def test_a_full_disk_gives_one_line_naming_the_file(tmp_path):
-    def small_files():  # as `ulimit -f 40`: no file may grow past 40 KiB
-        resource.setrlimit(resource.RLIMIT_FSIZE, (40 * 1024, 40 * 1024))
+    def small_files():  # as `ulimit -f 60`: no file may grow past 60 KiB (results.npz ~52, waveform.png ~68)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60 * 1024, 60 * 1024))
 
     done = subprocess.run([sys.executable, SCRIPT, "--epochs", "3", "--future", "200", "--out", tmp_path],
                           env=headless_env(), capture_output=True, text=True, timeout=120, preexec_fn=small_files)
@@ -104,8 +104,8 @@ def test_a_full_disk_gives_one_line_naming_the_file(tmp_path):
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert lines[0].startswith(f"train_sin_lstm.py: error: could not write {tmp_path}/")
-    assert "(File too large)" in lines[0] and f"wrote {tmp_path}/results.npz" in lines[0]
-    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+    assert "(File too large)" in lines[0] and f"wrote {tmp_path}/results.npz, {tmp_path}/loss.png" in lines[0]
+    assert not [name for name in os.listdir(tmp_path) if ".tmp" in name]
 
 
 def test_used_as_a_library_it_leaves_the_process_as_it_found_it(tmp_path):
