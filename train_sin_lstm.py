@@ -1650,15 +1650,14 @@ def main(argv=None):
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)  # held since the top of the file
             s = parse_args(argv)
             check_settings(s)
-            if stop.requested():
-                print(f"{stop.word()} before training started; nothing written", file=sys.stderr)
-                return stop.exit_status()
-        if s.gradcheck:
-            return gradient_check(s)
-        check_matplotlib()
-        prepare_out_dir(s.out)
-        with StopSignals() as stop:
-            return sweep(s, stop) if s.seeds or s.grid else train_once(s, stop)
+            if not s.gradcheck:
+                check_matplotlib()
+                prepare_out_dir(s.out)
+                return sweep(s, stop) if s.seeds or s.grid else train_once(s, stop)
+        if stop.requested():
+            print(f"{stop.word()} before the gradient check started", file=sys.stderr)
+            return stop.exit_status()
+        return gradient_check(s)  # outside the handlers: Ctrl-C (KeyboardInterrupt) stops it at once
     except SettingError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
