@@ -1450,9 +1450,8 @@ def sweep(s, stop):
         interrupted = len(runs) < len(jobs) or any(r["status"] == "interrupted" for r in runs)
         diverged = sum(r["status"] == "diverged" for r in runs)
         if stop.requested():
-            what = (f"{len(runs)} of {len(jobs)} models saved, some of them unfinished" if interrupted else
-                    "after training: everything is saved, nothing shown")
-            print(f"{stop.word()}: {what}", file=sys.stderr)
+            print(f"{stop.word()}: {len(runs)} of {len(jobs)} models saved, some of them unfinished"
+                  if interrupted else stopped_text(stop), file=sys.stderr)
             return stop.exit_status()
         if diverged:
             print(f"{diverged} of {len(jobs)} models diverged (their loss stopped being finite); "
