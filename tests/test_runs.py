@@ -151,7 +151,7 @@ def notebook_cells(method, out):
         f"import train_sin_lstm\ntrain_sin_lstm.main(['--epochs', '3', '--out', {str(out / 'main')!r}])",
         f"train_sin_lstm.main(['--seeds', '1', '2', '--epochs', '2', '--out', {str(out / 'sweep')!r}])",
         f"train_sin_lstm.main(['--epochs', '2', '--no-show', '--out', {str(out / 'no-show')!r}])",
-        "import matplotlib.pyplot as plt\nprint('open figures:', plt.get_fignums())",
+        "import gc, matplotlib.pyplot as plt\nprint('open figures:', plt.get_fignums(), 'frozen:', gc.get_freeze_count())",
     ]
 
 
@@ -179,5 +179,5 @@ def test_a_notebook_shows_the_figures_in_its_cells(tmp_path, method):
         assert all("image/png" in output["data"] for output in shown)  # no bare "<Figure size ...>"
     assert "seed 2: loss" in text(sweep)
     assert "DeprecationWarning" not in str(notebook.cells)
-    assert text(figures).strip() == "open figures: []"
+    assert text(figures).strip() == "open figures: [] frozen: 0"  # the kernel left as it was
     assert {"results.npz", "loss.png", "waveform.png"} <= set(os.listdir(tmp_path / "run"))
