@@ -88,9 +88,9 @@ import _multiprocessing
 
 
 class SemLock(_multiprocessing.SemLock):
-    """What a host without POSIX semaphores gives: the type exists, creating one fails."""
+    """What a host without POSIX semaphores gives: the type exists, creating one fails (no object is made)."""
 
-    def __init__(self, *args, **kwargs):
+    def __new__(cls, *args, **kwargs):
         raise OSError(38, "Function not implemented")
 
 
