@@ -145,13 +145,14 @@ def test_without_semaphores_term_still_saves(tmp_path, no_semaphores):
 def notebook_cells(method, out):
     """A notebook that runs the script four ways under a start method, then lists pyplot's open figures."""
     return [
-        f"import multiprocessing, sys\nmultiprocessing.set_start_method({method!r}, force=True)\n"
-        f"sys.path.insert(0, {os.path.dirname(SCRIPT)!r})",
+        f"import gc, multiprocessing, sys\nmultiprocessing.set_start_method({method!r}, force=True)\n"
+        f"sys.path.insert(0, {os.path.dirname(SCRIPT)!r})\nfrozen = gc.get_freeze_count()",
         f"%run {SCRIPT} --epochs 3 --out {out}/run",
         f"import train_sin_lstm\ntrain_sin_lstm.main(['--epochs', '3', '--out', {str(out / 'main')!r}])",
         f"train_sin_lstm.main(['--seeds', '1', '2', '--epochs', '2', '--out', {str(out / 'sweep')!r}])",
         f"train_sin_lstm.main(['--epochs', '2', '--no-show', '--out', {str(out / 'no-show')!r}])",
-        "import gc, matplotlib.pyplot as plt\nprint('open figures:', plt.get_fignums(), 'frozen:', gc.get_freeze_count())",
+        "import matplotlib.pyplot as plt\n"
+        "print('open figures:', plt.get_fignums(), 'newly frozen:', gc.get_freeze_count() - frozen)",
     ]
 
 
@@ -179,5 +180,5 @@ def test_a_notebook_shows_the_figures_in_its_cells(tmp_path, method):
         assert all("image/png" in output["data"] for output in shown)  # no bare "<Figure size ...>"
     assert "seed 2: loss" in text(sweep)
     assert "DeprecationWarning" not in str(notebook.cells)
-    assert text(figures).strip() == "open figures: [] frozen: 0"  # the kernel left as it was
+    assert text(figures).strip() == "open figures: [] newly frozen: 0"  # the kernel left as it was
     assert {"results.npz", "loss.png", "waveform.png"} <= set(os.listdir(tmp_path / "run"))
