@@ -1114,23 +1114,20 @@ def plot_gates(s, r):
     return fig
 
 
-def plot_grid(s, table, grid):
+def plot_grid(s, table, columns):
     """For each setting of the grid every seed's RMSE as a point and the mean +- std as a bar, the setting of
     the script's defaults marked; with two or more varied settings, grouped and coloured by the last one."""
     import matplotlib
-    names = list(grid[0][0])
-    columns = [name.replace("-", "_") for name in names]
-    settings = [tuple(flag_text(value) for value in varied.values()) for varied, _ in grid]
-    settings.sort(key=lambda setting: setting[-1:] if len(names) > 1 else ())  # grouped by the last
+    settings = list(dict.fromkeys(zip(*(table[column].tolist() for column in columns))))
+    settings.sort(key=lambda setting: setting[-1:] if len(columns) > 1 else ())  # grouped by the last
     defaults = tuple(flag_text(getattr(s, column)) for column in columns)
     fig = new_figure(s.show, "Closed-loop RMSE for each setting", (max(7, 1 + 1.3 * len(settings)), 5))
     ax = fig.subplots()
     colors = matplotlib.colormaps["tab10"].colors
     groups = list(dict.fromkeys(setting[-1] for setting in settings))
-    finished = table["status"] == "done"
     for k, setting in enumerate(settings):
-        rows = finished & np.logical_and.reduce([table[c] == v for c, v in zip(columns, setting)])
-        color = colors[groups.index(setting[-1]) % len(colors)] if len(names) > 1 else "tab:blue"
+        rows = finished_rows(table, columns, setting)
+        color = colors[groups.index(setting[-1]) % len(colors)] if len(columns) > 1 else "tab:blue"
         rmses = table["rmse"][rows]
         ax.plot(np.full(len(rmses), k), rmses, "o", color=color, alpha=0.45, ms=5)
         if len(rmses):
@@ -1423,8 +1420,9 @@ def sweep(s, stop):
         return stop.exit_status()
     runs = list(done.values())
 
-    table = {name.replace("-", "_"): np.array([flag_text(grid[k // len(seeds)][0][name]) for k in done])
-             for name in grid[0][0]}
+    varied = [name.replace("-", "_") for name in grid[0][0]]  # as the flags, with underscores
+    table = {column: np.array([flag_text(grid[k // len(seeds)][0][name]) for k in done])
+             for name, column in zip(grid[0][0], varied)}
     table["seed"] = np.array([r["seed"] for r in runs])
     table["final_loss"] = np.array([r["final_loss"] for r in runs])
     table["rmse"] = np.array([r["rmse"] for r in runs])
@@ -1432,7 +1430,7 @@ def sweep(s, stop):
         table["future_rmse"] = np.array([r["future_rmse"] for r in runs])
     table["status"] = np.array([r["status"] for r in runs])
     if s.grid:
-        print_grid_summary(table, [name.replace("-", "_") for name in grid[0][0]])
+        print_grid_summary(table, varied)
     else:
         print_sweep_table(table)
 
@@ -1444,7 +1442,7 @@ def sweep(s, stop):
     out.text(f"{kind}.csv", "\n".join(rows) + "\n")
     out.arrays(f"{kind}.npz", dict(table, x=runs[0]["x"], clean=runs[0]["clean"],
                                    prediction=np.array([r["prediction"] for r in runs])))
-    figures = [plot_grid(s, table, grid) if s.grid else plot_sweep(s, runs)]
+    figures = [plot_grid(s, table, varied) if s.grid else plot_sweep(s, runs)]
     try:
         out.figure(f"{kind}.png", figures[0])
         print(out.written_text())
@@ -1487,16 +1485,20 @@ def print_sweep_table(table):
             print(row(label, [stat(table[name][finished]) for name in columns]))
 
 
+def finished_rows(table, columns, setting):
+    """The rows of the table whose model finished training with these values of the varied columns."""
+    return (table["status"] == "done") & np.logical_and.reduce([table[c] == v for c, v in zip(columns, setting)])
+
+
 def print_grid_summary(table, names):
     """Per setting, mean +- std over its seeds of the final loss and the RMSE; then whether the settings
     differ by more than the seeds do."""
-    finished = table["status"] == "done"
     settings = list(dict.fromkeys(zip(*(table[name].tolist() for name in names))))
     width = max(len(" ".join(f"{n}={v}" for n, v in zip(names, setting))) for setting in settings)
     print(f"\n{'setting':<{width}} {'final loss (mean +- std)':>26} {'RMSE (mean +- std)':>20} {'seeds':>6}")
     means, errors = [], []
     for setting in settings:
-        rows = finished & np.logical_and.reduce([table[n] == v for n, v in zip(names, setting)])
+        rows = finished_rows(table, names, setting)
         loss, error = table["final_loss"][rows], table["rmse"][rows]
         label = " ".join(f"{n}={v}" for n, v in zip(names, setting))
         if not rows.any():
