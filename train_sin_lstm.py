@@ -6,73 +6,170 @@ training code of chapter 5 turned into sine-wave regression with the LSTM layers
 that program's numbers.  Where each piece of the book is:
 
     sigmoid          common/functions.py     sigmoid, in one line
-    SGD              common/optimizer.py     SGD
-    clip_grads       common/util.py          clip_grads: all gradients scaled together to a norm of at most G
+    SGD              common/optimizer.py     SGD: p <- p - lr * grad
+    clip_grads       common/util.py          all gradients scaled together to a norm of at most G
     TimeAffine       common/time_layers.py   TimeAffine
     TimeMSELoss      common/time_layers.py   in place of TimeSoftmaxWithLoss: squared error, last step or all
     LSTM             common/time_layers.py   LSTM, one time step, with its gate equations and derivatives
     TimeLSTM         common/time_layers.py   TimeLSTM: T LSTM layers, forward in order, backward in reverse
-    FastTimeLSTM     (not in the book)       the same numbers as TimeLSTM, arranged for speed; the default
-    SimpleRnnlm      ch05/simple_rnnlm.py    SimpleRnnlm without its embedding, the LSTM of ch06/rnnlm.py
+    SimpleRnnlm      ch05/simple_rnnlm.py    SimpleRnnlm without its embedding, given its recurrent layer
     train            ch05/train_custom_loop.py   the custom training loop: shuffle, minibatches, SGD
-    run              the whole story of one run, in the order of that loop, then the closed-loop prediction
+    run              the whole story of one run: data, model, training, the closed-loop prediction
 
 Shapes are named as in the book: N batch, T time steps, D input size, H hidden size.  Read from the top to
-the divider "Tooling"; what follows it (settings checks, files, figures, processes and signals, sweeps, the
-command line) serves the run but is not part of the story.
+the divider "Tooling"; what follows it (a faster TimeLSTM, files, figures, sweeps, the command line) serves
+the run but is not part of the story.
 
     python train_sin_lstm.py              # train, predict, save results/ and show the figures
     python train_sin_lstm.py --help       # every setting
 """
+import argparse
+import csv
+import glob
+import math
+import os
 import signal
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from types import SimpleNamespace
 
-# Run as a script, Ctrl-C, TERM and HUP are held while the libraries load, for main() to act on them.
-HELD_SIGNALS = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
-if __name__ == "__main__" and hasattr(signal, "pthread_sigmask"):
-    signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
-
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import importlib.util  # noqa: E402
-import itertools  # noqa: E402
-import math  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-
-# Set before NumPy loads.  The matrices here are tiny, so BLAS threads cannot help: they would only
-# spin on the core that a second process (training while the first one loads matplotlib) needs.
-os.environ.update({name: os.environ.get(name, "1")
-                   for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+# Set before NumPy loads: the matrices here are tiny, and BLAS threads would only slow them down.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 import numpy as np  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------
-# Settings.  The defaults are the original program's; command-line flags override them.
+# Settings.  The defaults are the original program's; edit one and run again, or override it with its flag.
 # ----------------------------------------------------------------------------------------------------------
 SEED = 773             # the original author tried 773, 326, 512 and 138
+EPOCHS = 301
 BATCH_SIZE = 10        # windows per minibatch
 TIME_SIZE = 10         # steps per window = truncated-BPTT length
 HIDDEN_SIZE = 45       # LSTM units
 LEARNING_RATE = 0.008  # plain SGD
-EPOCHS = 301
 LOSS = "many-to-one"   # or "many-to-many": score every step, the original's commented-out variant
 STATEFUL = True        # carry the LSTM's state from one minibatch to the next, and into prediction
-FUTURE = 0             # closed-loop steps to generate past the end of the data
 MAX_GRAD = None        # the book's gradient clipping: a largest norm for all gradients together (None: off)
+FUTURE = 0             # closed-loop steps to generate past the end of the data
 SNAPSHOTS = 0          # closed-loop predictions taken during training, to watch the model learn (0: none)
+ANIMATE = False        # learning.gif: a frame per snapshot
+GATES = False          # record the LSTM's gates while it generates: gates.png
 
 N_POINTS = 101         # samples of the sine over [X_MIN, X_MAX]
 X_MIN, X_MAX = -2 * math.pi, 2 * math.pi
 NOISE = 0.05           # standard deviation of the Gaussian noise added to the training series
 
-ANIMATION_FRAMES = 30  # snapshots for --animate when --snapshots is not given
-FAST_LSTM = True       # the model's LSTM: FastTimeLSTM (same numbers, about twice as fast) or the book's TimeLSTM
+FAST_LSTM = True       # the model's LSTM: FastTimeLSTM (same numbers, faster; see Tooling) or the book's TimeLSTM
 OUT_DIR = "results"    # where figures and arrays are written
 GPU = False            # kept from the original; this script runs on the CPU only
+ANIMATION_FRAMES = 30  # snapshots for ANIMATE when SNAPSHOTS is 0
+GRID_SEEDS = (773, 326, 512, 138)  # the original author's seeds, for --grid without --seeds
 
-LOSSES = ("many-to-one", "many-to-many")
-MAX_HIDDEN_SIZE, MAX_FUTURE, MAX_SNAPSHOTS = 4096, 10000, 10000  # beyond these a run takes too much memory or time to be useful
+
+class Setting:
+    """One setting, declared once; the parser, the checks, the files and --grid all read it from here.
+
+    name: its attribute, its key in results.npz and its column in the CSVs.  constant: the constant above
+    that holds its default.  flag: its command-line flag ("" for none; a bool's flag turns it on, `off` turns
+    it off).  type: int, float, bool, str or a tuple of the allowed values; ok(value): its range, which
+    `range` says in words ("" when any value of the type will do).  none: None (written none) is allowed.
+    grid: --grid may vary it.
+    """
+
+    def __init__(self, name, constant, flag, type, help="", ok=None, range="", none=False, grid=False, off=None):
+        self.name, self.constant, self.flag, self.type, self.help = name, constant, flag, type, help
+        self.ok, self.range, self.none, self.grid, self.off = ok, range, none, grid, off
+
+    def default(self):
+        return globals()[self.constant]
+
+    def label(self):
+        return f"{self.flag} ({self.constant})" if self.flag else self.constant
+
+    def expected(self):
+        kind = {int: "a whole number", float: "a number", bool: "true or false", str: "a name"}.get(self.type)
+        return (kind or f"one of {', '.join(map(str, self.type))}") + " or none" * self.none
+
+    def parse(self, text):
+        """The value of a flag's text (ArgumentTypeError when it is not one)."""
+        try:
+            if self.none and text.lower() == "none":
+                return None
+            if self.type is bool:
+                return {"true": True, "false": False}[text.lower()]
+            if isinstance(self.type, tuple):
+                return self.type[self.type.index(text)]
+            return self.type(text)
+        except (KeyError, ValueError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {self.expected()}") from None
+
+    def problem(self, value):
+        """What is wrong with value, from a flag or from the constant (None when nothing is)."""
+        if value is None and self.none:
+            return None
+        types = (int, float) if self.type is float else self.type
+        if isinstance(self.type, tuple):
+            fits = any(value == choice and type(value) is type(choice) for choice in self.type)
+        else:
+            fits = isinstance(value, types) and (self.type is bool or not isinstance(value, bool))
+        if not fits or (self.ok is not None and not self.ok(value)):
+            words = self.range(value) if callable(self.range) else self.range
+            return f"must be {words or self.expected()}"
+
+    def flags(self, value):
+        """The command-line words that set this setting to value."""
+        if self.type is bool:
+            return [self.flag if value else self.off]
+        return [self.flag, value_text(value)]
+
+
+def whole(low, high=None, why=""):
+    """ok and range of a whole number from low to high (high: a number or a function of the constants)."""
+    def top():
+        return high() if callable(high) else high
+    return dict(ok=lambda v: low <= v and (high is None or v <= top()),
+                range=lambda v: f"a whole number from {low} to {top()}{why}" if high is not None
+                else f"a whole number of at least {low}")
+
+
+POSITIVE = dict(ok=lambda v: 0 < v < math.inf, range="a finite number above 0")
+SETTINGS = [
+    Setting("seed", "SEED", "--seed", int, "seeds the noise, the weights and the shuffling",
+            **whole(0, 2 ** 32 - 1, " (NumPy's seeds)")),
+    Setting("epochs", "EPOCHS", "--epochs", int, "passes over the data", **whole(1), grid=True),
+    Setting("batch_size", "BATCH_SIZE", "--batch-size", int, "windows per minibatch", grid=True,
+            **whole(1, lambda: (N_POINTS - 1) // 2, " (a larger one leaves no minibatch in an epoch)")),
+    Setting("time_size", "TIME_SIZE", "--time-size", int, "steps per window: the truncated-BPTT length",
+            **whole(1, lambda: N_POINTS - 2), grid=True),
+    Setting("hidden_size", "HIDDEN_SIZE", "--hidden-size", int, "hidden units", **whole(1, 4096), grid=True),
+    Setting("lr", "LEARNING_RATE", "--lr", float, "learning rate", **POSITIVE, grid=True),
+    Setting("loss_function", "LOSS", "--loss", ("many-to-one", "many-to-many"),
+            "score the last step of each window, or every step", grid=True),
+    Setting("stateful", "STATEFUL", "--stateful", bool, "carry the state across minibatches and into "
+            "prediction (--stateless: start every forward pass from zero state)", grid=True, off="--stateless"),
+    Setting("max_grad", "MAX_GRAD", "--max-grad", float, "clip the gradients to a joint L2 norm of at most "
+            "this, as the book's trainer (none: off)", **POSITIVE, none=True, grid=True),
+    Setting("future", "FUTURE", "--future", int, "closed-loop steps past the end of the data",
+            **whole(0, 10000), grid=True),
+    Setting("snapshot_count", "SNAPSHOTS", "--snapshots", int,
+            "closed-loop predictions taken during training: learning.png", **whole(0, 10000)),
+    Setting("animate", "ANIMATE", "--animate", bool, "learning.gif, a frame per snapshot "
+            f"({ANIMATION_FRAMES} when there are no snapshots)", off="--no-animate"),
+    Setting("gates", "GATES", "--gates", bool, "record the gates while the model generates: gates.png",
+            off="--no-gates"),
+    Setting("out", "OUT_DIR", "--out", str, "folder for the figures and arrays", ok=bool),
+    Setting("n_points", "N_POINTS", "", int, **whole(3)),
+    Setting("x_min", "X_MIN", "", float, ok=math.isfinite, range="a finite number"),
+    Setting("x_max", "X_MAX", "", float, ok=lambda v: math.isfinite(v) and v > X_MIN,
+            range="a finite number above X_MIN"),
+    Setting("noise", "NOISE", "", float, ok=lambda v: 0 <= v < math.inf, range="a finite number of at least 0"),
+    Setting("fast_lstm", "FAST_LSTM", "", bool),
+    Setting("gpu", "GPU", "", (False,), range="False: this script runs on the CPU only"),
+]
+SETTING = {setting.name: setting for setting in SETTINGS}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -206,6 +303,11 @@ class LSTM:
         self.grads[2][...] = dA.sum(axis=0)
         return np.dot(dA, Wx.T), np.dot(dA, Wh.T), ds * f   # dx, dh_prev, dc_prev
 
+    def recorded(self):
+        """What --gates keeps of this step (not in the book): the gates, c and h, (N, H) each."""
+        x, h_prev, c_prev, f, g, i, o, c_next = self.cache
+        return {"gate_f": f, "gate_g": g, "gate_i": i, "gate_o": o, "cell": c_next, "hidden": o * np.tanh(c_next)}
+
 
 class TimeLSTM:
     """The LSTM step run over T steps: xs (N, T, D) -> hs (N, T, H).
@@ -216,6 +318,7 @@ class TimeLSTM:
     next (set_state and reset_state change them); the gradient still stops at each call's first step
     (truncated BPTT).
     """
+    blocks = 4  # Wx is (D, 4H): f, g, i, o
 
     def __init__(self, Wx, Wh, b, stateful=False):
         self.params = [Wx, Wh, b]
@@ -265,11 +368,299 @@ class TimeLSTM:
         self.h, self.c = None, None
 
     def last_step(self):
-        """f, g, i, o, c and h of the last forward pass's last step, (N, H) each (not in the book)."""
-        x, h_prev, c_prev, f, g, i, o, c_next = self.layers[-1].cache
-        return f, g, i, o, c_next, self.h
+        """The last forward pass's last step, as LSTM.recorded gives it."""
+        return self.layers[-1].recorded()
 
 
+class SimpleRnnlm:
+    """The book's SimpleRnnlm turned regressor: a recurrent Time layer -> TimeAffine -> TimeMSELoss.
+
+    time_layer is the recurrent layer's class (TimeLSTM, or FastTimeLSTM); its `blocks` says how many
+    blocks of H columns its weights have.  Parameters are drawn from rng in the original's order: Wx, Wh,
+    then the Affine W.
+    """
+
+    def __init__(self, rng, time_layer, input_size=1, hidden_size=HIDDEN_SIZE, output_size=1, stateful=True,
+                 many_to_one=True, dtype=np.float32):
+        D, H, O, k = input_size, hidden_size, output_size, time_layer.blocks
+        Wx = (rng.randn(D, k * H) / np.sqrt(D)).astype(dtype)
+        Wh = (rng.randn(H, k * H) / np.sqrt(H)).astype(dtype)
+        b = np.zeros(k * H, dtype=dtype)
+        affine_W = (rng.randn(H, O) / np.sqrt(H)).astype(dtype)
+        affine_b = np.zeros(O, dtype=dtype)
+
+        self.recurrent = time_layer(Wx, Wh, b, stateful=stateful)
+        self.layers = [self.recurrent, TimeAffine(affine_W, affine_b)]
+        self.loss_layer = TimeMSELoss(many_to_one)
+        self.params, self.grads = [], []
+        for layer in self.layers:
+            self.params += layer.params
+            self.grads += layer.grads
+
+    def predict(self, xs):
+        for layer in self.layers:
+            xs = layer.forward(xs)
+        return xs
+
+    def forward(self, xs, ts):
+        return self.loss_layer.forward(self.predict(xs), ts)
+
+    def backward(self, dout=1):
+        dout = self.loss_layer.backward(dout)
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+
+PARAM_NAMES = ["Wx", "Wh", "b", "affine_W", "affine_b"]  # the order of model.params
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Data: a noisy sine, cut into overlapping windows.  The model sees samples 0..T-1 of a window and is
+# asked, at every step, for the next sample.
+# ----------------------------------------------------------------------------------------------------------
+def sample_sine(future=0):
+    """x: N_POINTS samples over [X_MIN, X_MAX], then `future` more at the same spacing; and sin(x)."""
+    step = (X_MAX - X_MIN) / (N_POINTS - 1)
+    x = np.concatenate((np.linspace(X_MIN, X_MAX, N_POINTS), X_MAX + step * np.arange(1, future + 1)))
+    return x, np.sin(x)
+
+
+def make_windows(series, time_size):
+    """Cut series into windows of time_size steps with targets one step ahead.
+
+    Returns xs and ts of shape (n_windows, T, 1), float32, where n_windows = len(series) - 1 - T,
+    xs[k, j] = series[k + j] and ts[k, j] = series[k + j + 1].
+    """
+    inputs, targets = series[:-1], series[1:]
+    starts = np.arange(len(inputs) - time_size)
+    index = starts[:, None] + np.arange(time_size)  # (n_windows, T)
+    return (inputs[index][:, :, None].astype(np.float32),
+            targets[index][:, :, None].astype(np.float32))
+
+
+def minibatches_per_epoch(batch_size):
+    """The original's count, one fewer than the inputs fill: 100 // 10 - 1 = 9 minibatches, not 10."""
+    return (N_POINTS - 1) // batch_size - 1
+
+
+def data_and_model(s, seed, dtype=np.float32):
+    """The original's random stream in its order: the noise, then the weights (the shuffling comes later).
+
+    Returns rng, the noisy series (N_POINTS,), its windows xs and ts, and the model.
+    """
+    rng = np.random.RandomState(seed)
+    x, clean = sample_sine()
+    noisy = clean + NOISE * rng.randn(N_POINTS)
+    xs, ts = (array.astype(dtype) for array in make_windows(noisy, s.time_size))
+    time_layer = FastTimeLSTM if FAST_LSTM else TimeLSTM  # FastTimeLSTM: the book's, faster (see Tooling)
+    model = SimpleRnnlm(rng, time_layer, hidden_size=s.hidden_size, stateful=s.stateful,
+                        many_to_one=s.loss_function == "many-to-one", dtype=dtype)
+    return rng, noisy, xs, ts, model
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Training: chapter 5's custom training loop.  Every epoch shuffles the windows and walks through them in
+# minibatches of consecutive shuffled windows.  The LSTM stays stateful across those unrelated
+# minibatches, as in the original.
+# ----------------------------------------------------------------------------------------------------------
+def train(model, optimizer, xs, ts, rng, epochs, batch_size, grad_scale, max_grad=None, after_epoch=None,
+          should_stop=None):
+    """Train in place; return (losses, status).
+
+    losses[e] is epoch e+1's sum of its minibatch losses (the figure the original records and plots).
+    status is "done", "diverged" (a minibatch loss stopped being finite; that epoch is not in losses) or
+    "interrupted" (should_stop() turned true; the unfinished epoch is not in losses).  grad_scale
+    multiplies the loss gradient fed to backward; max_grad, if given, clips the gradients.
+    after_epoch(epoch, loss), if given, is called after every epoch.
+    """
+    losses = []
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(len(xs))
+        epoch_loss = 0  # summed in the model's dtype, as the original does
+        for k in range(minibatches_per_epoch(batch_size)):
+            batch = order[k * batch_size:(k + 1) * batch_size]
+            loss = model.forward(xs[batch], ts[batch])
+            if not math.isfinite(loss):
+                return losses, "diverged"
+            model.backward(grad_scale)
+            if max_grad is not None:
+                clip_grads(model.grads, max_grad)
+            optimizer.update(model.params, model.grads)
+            epoch_loss += loss
+            if should_stop is not None and should_stop():
+                return losses, "interrupted"
+        losses.append(float(epoch_loss))
+        if after_epoch is not None:
+            after_epoch(epoch, float(epoch_loss))
+    return losses, "done"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Prediction: closed loop.  Start from time_size samples of the clean sine; each new sample is the model's
+# output for the last time_size samples, the model feeding on its own outputs from then on.
+# ----------------------------------------------------------------------------------------------------------
+def generate(model, start, length, batch_size, gates=None):
+    """Return a series of `length` values: `start`, then the model's own continuation.
+
+    As in the original, the window is copied into every row of a batch of batch_size (the model's state
+    has that many rows) and row 0's output at the last step is the next value.  With gates, a dict, what
+    the recurrent layer records of that step in row 0 is appended to its lists, one (H,) array per point.
+    """
+    T = len(start)
+    series = np.zeros(length)
+    series[:T] = start
+    window = np.empty((batch_size, T, 1), dtype=model.params[0].dtype)
+    for j in range(length - T):
+        window[:] = series[j:j + T, None]
+        series[j + T] = model.predict(window)[0, -1, 0]
+        if gates is not None:
+            for name, value in model.recurrent.last_step().items():
+                gates.setdefault(name, []).append(value[0])
+    return series
+
+
+def rmse(a, b):
+    return float(np.sqrt(np.mean((a - b) ** 2))) if len(a) else float("nan")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# One run, the whole story: data, model, the training loop, the closed-loop prediction.
+# ----------------------------------------------------------------------------------------------------------
+def run(s, seed, after_epoch=None, should_stop=None):
+    """One experiment with settings s, in the order of the original program.
+
+    after_epoch(epoch, loss, model), if given, is called after every epoch; should_stop() after every
+    minibatch.  Returns the trained model and what it did (see save_run for what each part means).
+    """
+    rng, noisy, xs, ts, model = data_and_model(s, seed)
+    optimizer = SGD(s.lr)
+    # The original's many-to-one backward leaves out the 1/N its loss divides by: its step is batch_size
+    # times the loss's gradient.  Kept, because its numbers depend on it.
+    grad_scale = s.batch_size if s.loss_function == "many-to-one" else 1
+
+    started = time.perf_counter()
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported instead
+        losses, status = train(model, optimizer, xs, ts, rng, s.epochs, s.batch_size, grad_scale, s.max_grad,
+                               after_epoch and (lambda epoch, loss: after_epoch(epoch, loss, model)),
+                               should_stop)
+        # The closed-loop prediction starts from the state training left (zeros when stateless).
+        layer = model.recurrent
+        zeros = np.zeros((s.batch_size, s.hidden_size), np.float32)
+        carried = s.stateful and layer.h is not None
+        h0, c0 = (layer.h.copy(), layer.c.copy()) if carried else (zeros, zeros)
+        x, clean = sample_sine(s.future)
+        gates = {} if s.gates else None
+        if status == "diverged":
+            prediction = np.full(len(x), np.nan)
+        else:
+            prediction = generate(model, clean[:s.time_size], len(x), s.batch_size, gates)
+    T = s.time_size
+    return SimpleNamespace(
+        seed=seed, status=status, loss=np.array(losses), model=model, x=x, clean=clean, noisy=noisy,
+        prediction=prediction, prediction_h0=h0, prediction_c0=c0,
+        gates={name: np.array(values) for name, values in (gates or {}).items()},
+        rmse=rmse(prediction[T:N_POINTS], clean[T:N_POINTS]),
+        future_rmse=rmse(prediction[N_POINTS:], clean[N_POINTS:]),
+        seconds=time.perf_counter() - started)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Gradient check: backward against central differences, in float64.  --gradcheck shows it; the tests use it.
+# ----------------------------------------------------------------------------------------------------------
+def numerical_gradient(f, x, eps=1e-5):
+    """dF/dx by central differences (f(x + eps) - f(x - eps)) / 2 eps, one entry of x at a time.
+
+    f takes no arguments and reads x, which is changed in place and restored.
+    """
+    grad = np.zeros_like(x)
+    flat, flat_grad = x.reshape(-1), grad.reshape(-1)
+    assert np.shares_memory(flat, x), "x must be contiguous"
+    for k in range(flat.size):
+        kept = flat[k]
+        flat[k] = kept + eps
+        f_plus = f()
+        flat[k] = kept - eps
+        f_minus = f()
+        flat[k] = kept
+        flat_grad[k] = (f_plus - f_minus) / (2 * eps)
+    return grad
+
+
+def relative_error(a, b):
+    """max |a - b| over the array, relative to the largest magnitude in either (0 when both are 0)."""
+    scale = max(np.max(np.abs(a)), np.max(np.abs(b)))
+    return float(np.max(np.abs(a - b)) / scale) if scale > 0 else 0.0
+
+
+GRADIENT_TOLERANCE = 1e-6  # largest relative error a checked gradient may have
+
+
+def model_gradient_errors(model, xs, ts, h0=None, c0=None, report=None):
+    """Relative error of backward's gradient of the loss for each of model.params (see relative_error).
+
+    Every evaluation starts the recurrent layer from the state (h0, c0) (zeros when None).
+    report(k, error), if given, is called as soon as parameter k is checked.
+    """
+    def loss():
+        model.recurrent.set_state(h0, c0)
+        return model.forward(xs, ts)
+
+    loss()
+    model.backward()
+    analytic = [grad.copy() for grad in model.grads]
+    errors = []
+    for k, (param, grad) in enumerate(zip(model.params, analytic)):
+        errors.append(relative_error(grad, numerical_gradient(loss, param)))
+        if report is not None:
+            report(k, errors[-1])
+    return errors
+
+
+def gradient_check(s):
+    """Check every parameter's gradient of the model these settings build, in float64; print a table as it
+    goes; return the exit status (1 when a gradient is wrong)."""
+    rng, noisy, xs, ts, model = data_and_model(s, s.seed, np.float64)
+    B = s.batch_size
+    h0 = c0 = None
+    if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
+        model.predict(xs[-B:])
+        h0, c0 = model.recurrent.h.copy(), model.recurrent.c.copy()
+    print(f"gradient check: float64, central differences, {settings_text(s)}")
+    started = time.perf_counter()
+    model.forward(xs[:B], ts[:B])
+    evaluations = 2 * sum(param.size for param in model.params)  # two forward passes per parameter
+    seconds = evaluations * (time.perf_counter() - started)
+    print(f"{evaluations} forward passes: about {duration_text(seconds)}"
+          f"{' (Ctrl-C stops it; a smaller --hidden-size is quicker)' if seconds > 600 else ''}", flush=True)
+
+    def report(k, error):
+        verdict = "ok" if error <= GRADIENT_TOLERANCE else "WRONG"
+        print(f"{PARAM_NAMES[k]:<10} {str(model.params[k].shape):>10} {error:>15.2e}  {verdict}", flush=True)
+
+    print(f"{'parameter':<10} {'shape':>10} {'max rel. error':>15}")
+    errors = model_gradient_errors(model, xs[:B], ts[:B], h0, c0, report)
+    bad = sum(error > GRADIENT_TOLERANCE for error in errors)
+    print(f"{len(errors) - bad} of {len(errors)} within {GRADIENT_TOLERANCE:g}")
+    return 1 if bad else 0
+
+
+def duration_text(seconds):
+    """12 s, 7 min, 3.5 h, 2.1 days."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.2g} {unit}"
+    return f"{seconds:.0f} s"
+
+
+# ==========================================================================================================
+# Tooling.  The story ends above.  What follows serves a run: a faster TimeLSTM, watching training, files
+# and figures, sweeps and grids, the command line.
+# ==========================================================================================================
+
+# ----------------------------------------------------------------------------------------------------------
+# Speed appendix: the book's TimeLSTM, rearranged.
+# ----------------------------------------------------------------------------------------------------------
 class FastTimeLSTM(TimeLSTM):
     """TimeLSTM's numbers, about twice as fast (the tests hold the two equal, values and gradients).
 
@@ -347,7 +738,8 @@ class FastTimeLSTM(TimeLSTM):
 
     def last_step(self):
         xs, hs, cs, gates, tanh_cs = self.cache
-        return (*(gate.T for gate in gates[-1]), self.c, self.h)
+        f, g, i, o = (gate.T for gate in gates[-1])
+        return {"gate_f": f, "gate_g": g, "gate_i": i, "gate_o": o, "cell": self.c, "hidden": self.h}
 
 
 def sigmoid_in_place(a):
@@ -358,145 +750,9 @@ def sigmoid_in_place(a):
     np.divide(1, a, out=a)
 
 
-class SimpleRnnlm:
-    """The book's SimpleRnnlm turned regressor: TimeLSTM -> TimeAffine -> TimeMSELoss (no embedding).
-
-    Parameters are drawn from rng in the original's order: LSTM Wx, LSTM Wh, Affine W.  The LSTM layer is
-    FastTimeLSTM, or the book's TimeLSTM when FAST_LSTM is False.
-    """
-
-    def __init__(self, rng, input_size=1, hidden_size=HIDDEN_SIZE, output_size=1, stateful=True,
-                 many_to_one=True, dtype=np.float32):
-        D, H, O = input_size, hidden_size, output_size
-        lstm_Wx = (rng.randn(D, 4 * H) / np.sqrt(D)).astype(dtype)
-        lstm_Wh = (rng.randn(H, 4 * H) / np.sqrt(H)).astype(dtype)
-        lstm_b = np.zeros(4 * H, dtype=dtype)
-        affine_W = (rng.randn(H, O) / np.sqrt(H)).astype(dtype)
-        affine_b = np.zeros(O, dtype=dtype)
-
-        time_lstm = FastTimeLSTM if FAST_LSTM else TimeLSTM
-        self.lstm_layer = time_lstm(lstm_Wx, lstm_Wh, lstm_b, stateful=stateful)
-        self.layers = [self.lstm_layer, TimeAffine(affine_W, affine_b)]
-        self.loss_layer = TimeMSELoss(many_to_one)
-        self.params, self.grads = [], []
-        for layer in self.layers:
-            self.params += layer.params
-            self.grads += layer.grads
-
-    def predict(self, xs):
-        for layer in self.layers:
-            xs = layer.forward(xs)
-        return xs
-
-    def forward(self, xs, ts):
-        return self.loss_layer.forward(self.predict(xs), ts)
-
-    def backward(self, dout=1):
-        dout = self.loss_layer.backward(dout)
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
-        return dout
-
-
-PARAM_NAMES = ["LSTM Wx", "LSTM Wh", "LSTM b", "Affine W", "Affine b"]  # the order of model.params
-
-
 # ----------------------------------------------------------------------------------------------------------
-# Data: a noisy sine, cut into overlapping windows.  The model sees samples 0..T-1 of a window and is
-# asked, at every step, for the next sample.
+# Watching training: progress lines and snapshots, both called by run() after every epoch.
 # ----------------------------------------------------------------------------------------------------------
-def make_series(rng):
-    """Return x, the clean sine at x, and the noisy training series (the first draw from rng)."""
-    x = np.linspace(X_MIN, X_MAX, N_POINTS)
-    clean = np.sin(x)
-    noisy = clean + NOISE * rng.randn(N_POINTS)
-    return x, clean, noisy
-
-
-def make_windows(series, time_size):
-    """Cut series into windows of time_size steps with targets one step ahead.
-
-    Returns xs and ts of shape (n_windows, T, 1), float32, where n_windows = len(series) - 1 - T,
-    xs[k, j] = series[k + j] and ts[k, j] = series[k + j + 1].
-    """
-    inputs, targets = series[:-1], series[1:]
-    starts = np.arange(len(inputs) - time_size)
-    index = starts[:, None] + np.arange(time_size)  # (n_windows, T)
-    return (inputs[index][:, :, None].astype(np.float32),
-            targets[index][:, :, None].astype(np.float32))
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Training: chapter 5's custom training loop.  Every epoch shuffles the windows and walks through them in
-# minibatches of consecutive shuffled windows.  The LSTM stays stateful across those unrelated
-# minibatches, as in the original.
-# ----------------------------------------------------------------------------------------------------------
-def train(model, optimizer, xs, ts, rng, epochs, batch_size, n_batches, grad_scale, max_grad=None,
-          report=None, should_stop=None):
-    """Train in place; return (losses, status).
-
-    losses[e] is epoch e+1's sum of its n_batches minibatch losses (the figure the original records and
-    plots).  status is "done", "diverged" (a minibatch loss stopped being finite; that epoch is not in
-    losses) or "interrupted" (should_stop() turned true; the unfinished epoch is not in losses).
-    grad_scale multiplies the loss gradient fed to backward; max_grad, if given, clips the gradients.
-    """
-    losses = []
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(len(xs))
-        epoch_loss = 0  # summed in the model's dtype, as the original does
-        for k in range(n_batches):
-            batch = order[k * batch_size:(k + 1) * batch_size]
-            loss = model.forward(xs[batch], ts[batch])
-            if not math.isfinite(loss):
-                return losses, "diverged"
-            model.backward(grad_scale)
-            if max_grad is not None:
-                clip_grads(model.grads, max_grad)
-            optimizer.update(model.params, model.grads)
-            epoch_loss += loss
-            if should_stop is not None and should_stop():
-                return losses, "interrupted"
-        losses.append(float(epoch_loss))
-        if report is not None:
-            report(epoch, float(epoch_loss))
-    return losses, "done"
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Prediction: closed loop.  Start from time_size samples of the clean sine; each new sample is the model's
-# output for the last time_size samples, the model feeding on its own outputs from then on.
-# ----------------------------------------------------------------------------------------------------------
-def generate(model, start, length, batch_size, gates=None):
-    """Return a series of `length` values: `start`, then the model's own continuation.
-
-    As in the original, the window is copied into every row of a batch of batch_size (the model's state
-    has that many rows) and row 0's output at the last step is the next value.  With gates, a dict, the
-    LSTM's f, g, i, o, c and h at that step in row 0 are appended to its lists, one (H,) array per point.
-    """
-    T = len(start)
-    series = np.zeros(length)
-    series[:T] = start
-    window = np.empty((batch_size, T, 1), dtype=model.params[0].dtype)
-    for j in range(length - T):
-        window[:] = series[j:j + T, None]
-        series[j + T] = model.predict(window)[0, -1, 0]
-        if gates is not None:
-            for name, value in zip(GATE_NAMES, model.lstm_layer.last_step()):
-                gates.setdefault(name, []).append(value[0])
-    return series
-
-
-GATE_NAMES = ("gate_f", "gate_g", "gate_i", "gate_o", "cell", "hidden")
-
-
-def generate_keeping_state(model, start, length, batch_size):
-    """generate(), then the LSTM's state put back: a look at the model in training that changes nothing."""
-    h, c = model.lstm_layer.h, model.lstm_layer.c
-    series = generate(model, start, length, batch_size)
-    model.lstm_layer.set_state(h, c)
-    return series
-
-
 def snapshot_epochs(count, epochs):
     """count distinct epochs from 1 to epochs, roughly geometric (the fast early part is seen), the last
     included; every epoch when count >= epochs."""
@@ -511,359 +767,98 @@ def snapshot_epochs(count, epochs):
     return chosen
 
 
-def rmse(a, b):
-    return float(np.sqrt(np.mean((a - b) ** 2))) if len(a) else float("nan")
+class Snapshots:
+    """After chosen epochs, the closed-loop prediction the model would make if training stopped there,
+    taken without changing training: the recurrent state is put back and no random number is drawn."""
+
+    def __init__(self, s):
+        self.s, self.taken, self.series = s, [], []
+        self.wanted = set(snapshot_epochs(s.snapshot_count or ANIMATION_FRAMES * s.animate, s.epochs))
+
+    def __call__(self, epoch, loss, model):
+        if epoch in self.wanted:
+            layer = model.recurrent
+            h, c = layer.h, layer.c
+            x, clean = sample_sine(self.s.future)
+            self.series.append(generate(model, clean[:self.s.time_size], len(x), self.s.batch_size))
+            layer.set_state(h, c)
+            self.taken.append(epoch)
+
+
+def progress_printer(epochs, started):
+    """report(epoch, loss, model) printing about ten lines a run, the first and the last epoch included."""
+    every = max(1, epochs // 10)
+    width = len(str(epochs))
+
+    def report(epoch, loss, model=None):
+        if epoch == 1 or epoch % every == 0 or epoch == epochs:
+            print(f"| epoch {epoch:{width}d} / {epochs} | time {time.perf_counter() - started:6.2f} s "
+                  f"| loss {loss_text(loss)}", flush=True)
+    return report
+
+
+def loss_text(loss):
+    """A loss for people: six decimals, or four significant digits when it is huge (diverging)."""
+    return f"{loss:.6f}" if abs(loss) < 1e4 else f"{loss:.4g}"
+
+
+def value_text(value):
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value).lower() \
+        if isinstance(value, bool) else str(value)
+
+
+def settings_text(s, names=None, width=110):
+    """'epochs 301, batch_size 10, ...': the training settings (or those named), wrapped at width."""
+    names = names or [setting.name for setting in SETTINGS if setting.grid]
+    return "\n".join(textwrap.wrap(", ".join(f"{name} {value_text(getattr(s, name))}" for name in names), width,
+                                   break_on_hyphens=False))
 
 
 # ----------------------------------------------------------------------------------------------------------
-# One run, the whole story: data, model, the training loop, the closed-loop prediction.
+# Files.  Each kind of run owns a set of file names in --out and writes or removes every one of them, so
+# the folder never shows files of two runs of one kind.  Every file is written to a temporary file beside
+# it and renamed over the old one: a failed or killed write never leaves a broken file.
 # ----------------------------------------------------------------------------------------------------------
-def run(settings, seed, report=None, should_stop=None):
-    """One experiment, in the order of the original program.  Returns a dict of results."""
-    s = settings
-    rng = np.random.RandomState(seed)       # one stream: the noise, then the weights, then the shuffling
-    x, clean, noisy = make_series(rng)
-    xs, ts = make_windows(noisy, s.time_size)
-    model = SimpleRnnlm(rng, hidden_size=s.hidden_size, stateful=s.stateful,
-                        many_to_one=s.loss == "many-to-one")
-    optimizer = SGD(s.lr)
-
-    # The original's two quirks, kept because its numbers depend on them:
-    n_batches = (N_POINTS - 1) // s.batch_size - 1  # 100 // 10 - 1 = 9 minibatches an epoch, not 10
-    # its many-to-one backward leaves out the 1/N its loss divides by: the SGD step is batch_size times
-    # the loss's gradient
-    grad_scale = s.batch_size if s.loss == "many-to-one" else 1
-
-    x_future = X_MAX + (X_MAX - X_MIN) / (N_POINTS - 1) * np.arange(1, s.future + 1)
-    x_all = np.concatenate((x, x_future))
-    clean_all = np.concatenate((clean, np.sin(x_future)))
-    start = clean[:s.time_size]             # the warm-up of the closed-loop prediction
-
-    # Snapshots (--snapshots, --animate): after chosen epochs, the prediction the model would make if training
-    # stopped there, taken without changing training (the state is put back; no random number is drawn).
-    wanted = snapshot_epochs(s.snapshots or (ANIMATION_FRAMES if s.animate else 0), s.epochs)
-    snapshots = []
-
-    def after_epoch(epoch, loss):
-        if epoch in wanted:
-            snapshots.append(generate_keeping_state(model, start, len(x_all), s.batch_size))
-        if report is not None:
-            report(epoch, loss)
-
-    started = time.perf_counter()
-    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported instead
-        losses, status = train(model, optimizer, xs, ts, rng, s.epochs, s.batch_size, n_batches, grad_scale,
-                               s.max_grad, after_epoch, should_stop)
-        layer, H = model.lstm_layer, s.hidden_size
-        carried = s.stateful and layer.h is not None
-        h0 = layer.h.copy() if carried else np.zeros((s.batch_size, H), np.float32)  # prediction starts here
-        c0 = layer.c.copy() if carried else np.zeros((s.batch_size, H), np.float32)
-        gates = {} if s.gates else None
-        if status == "diverged":
-            prediction = np.full(len(x_all), np.nan)
-        else:
-            prediction = generate(model, start, len(x_all), s.batch_size, gates)
-    T = s.time_size
-    return {
-        "loss": np.array(losses),
-        "prediction": prediction,
-        "x": x_all,
-        "clean": clean_all,
-        "noisy": noisy,
-        "final_loss": losses[-1] if losses else float("nan"),
-        "rmse": rmse(prediction[T:N_POINTS], clean[T:]),
-        "future_rmse": rmse(prediction[N_POINTS:], clean_all[N_POINTS:]),
-        "seconds": time.perf_counter() - started,
-        "status": status,
-        "seed": seed,
-        # the trained model, as the book's save_params, and the state the prediction starts from
-        **dict(zip(("lstm_Wx", "lstm_Wh", "lstm_b", "affine_W", "affine_b"), model.params)),
-        "prediction_h0": h0,
-        "prediction_c0": c0,
-        **({"snapshot_epochs": np.array(wanted[:len(snapshots)]), "snapshots": np.array(snapshots)}
-           if wanted else {}),
-        **{name: np.array(values) for name, values in (gates or {}).items()},
-    }
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Gradient check: backward against central differences, in float64.  --gradcheck shows it; the tests use it.
-# ----------------------------------------------------------------------------------------------------------
-def numerical_gradient(f, x, eps=1e-5):
-    """dF/dx by central differences (f(x + eps) - f(x - eps)) / 2 eps, one entry of x at a time.
-
-    f takes no arguments and reads x, which is changed in place and restored.
-    """
-    grad = np.zeros_like(x)
-    flat, flat_grad = x.reshape(-1), grad.reshape(-1)
-    assert np.shares_memory(flat, x), "x must be contiguous"
-    for k in range(flat.size):
-        kept = flat[k]
-        flat[k] = kept + eps
-        f_plus = f()
-        flat[k] = kept - eps
-        f_minus = f()
-        flat[k] = kept
-        flat_grad[k] = (f_plus - f_minus) / (2 * eps)
-    return grad
-
-
-def relative_error(a, b):
-    """max |a - b| over the array, relative to the largest magnitude in either (0 when both are 0)."""
-    scale = max(np.max(np.abs(a)), np.max(np.abs(b)))
-    return float(np.max(np.abs(a - b)) / scale) if scale > 0 else 0.0
-
-
-def model_gradient_errors(model, xs, ts, h0=None, c0=None, report=None):
-    """Relative error of backward's gradient of the loss for each of model.params (see relative_error).
-
-    Every evaluation starts the LSTM from the state (h0, c0) (zeros when None).  report(k, error), if given,
-    is called as soon as parameter k is checked.
-    """
-    def loss():
-        model.lstm_layer.set_state(h0, c0)
-        return model.forward(xs, ts)
-
-    loss()
-    model.backward()
-    analytic = [grad.copy() for grad in model.grads]
-    errors = []
-    for k, (param, grad) in enumerate(zip(model.params, analytic)):
-        errors.append(relative_error(grad, numerical_gradient(loss, param)))
-        if report is not None:
-            report(k, errors[-1])
-    return errors
-
-
-GRADIENT_TOLERANCE = 1e-6  # largest relative error a checked gradient may have
-
-
-def gradient_check(s):
-    """Check every parameter's gradient of the model these settings build; print a table; exit status."""
-    rng = np.random.RandomState(s.seed)     # the run's data and initial weights, in float64
-    _, _, noisy = make_series(rng)
-    xs, ts = (array.astype(np.float64) for array in make_windows(noisy, s.time_size))
-    model = SimpleRnnlm(rng, hidden_size=s.hidden_size, stateful=s.stateful,
-                        many_to_one=s.loss == "many-to-one", dtype=np.float64)
-    B = s.batch_size
-    h0 = c0 = None
-    if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
-        model.predict(xs[-B:])
-        h0, c0 = model.lstm_layer.h.copy(), model.lstm_layer.c.copy()
-    print(f"gradient check: float64, central differences, batch {B}, time size {s.time_size}, "
-          f"hidden size {s.hidden_size}, {s.loss}, {'stateful' if s.stateful else 'stateless'}")
-    started = time.perf_counter()
-    model.forward(xs[:B], ts[:B])
-    evaluations = 2 * sum(param.size for param in model.params)  # two forward passes per parameter
-    seconds = evaluations * (time.perf_counter() - started)
-    print(f"{evaluations} forward passes: about {duration_text(seconds)}"
-          f"{' (Ctrl-C stops it; a smaller --hidden-size is quicker)' if seconds > 600 else ''}", flush=True)
-
-    def report(k, error):
-        verdict = "ok" if error <= GRADIENT_TOLERANCE else "WRONG"
-        print(f"{PARAM_NAMES[k]:<10} {str(model.params[k].shape):>10} {error:>15.2e}  {verdict}", flush=True)
-
-    print(f"{'parameter':<10} {'shape':>10} {'max rel. error':>15}")
-    errors = model_gradient_errors(model, xs[:B], ts[:B], h0, c0, report)
-    bad = sum(error > GRADIENT_TOLERANCE for error in errors)
-    print(f"{len(errors) - bad} of {len(errors)} within {GRADIENT_TOLERANCE:g}")
-    return 1 if bad else 0
-
-
-def duration_text(seconds):
-    """12 s, 7 min, 3.5 h, 2.1 days."""
-    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= 2 * size:
-            return f"{seconds / size:.2g} {unit}"
-    return f"{seconds:.0f} s"
-
-
-# ==========================================================================================================
-# Tooling.  The story ends above.  What follows serves a run: settings checks, files, figures, worker
-# processes and signals, sweeps, the command line.
-# ==========================================================================================================
-
-# ----------------------------------------------------------------------------------------------------------
-# Settings check: every setting, from a flag or from the constants above, before any work starts.
-# ----------------------------------------------------------------------------------------------------------
-class SettingError(Exception):
-    """A setting that cannot work; the message names it, its value and what would work."""
-
-
-def ranges_text(numbers):
-    """[1, 2, 3, 7, 9, 10] -> '1-3, 7, 9-10'."""
-    parts, start = [], None
-    for k, n in enumerate(numbers):
-        start = n if start is None else start
-        if k + 1 == len(numbers) or numbers[k + 1] != n + 1:
-            parts.append(str(n) if n == start else f"{start}-{n}")
-            start = None
-    return ", ".join(parts)
-
-
-def check_whole(name, value, low, high=None, why=""):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
-            high is not None and value > high):
-        limits = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise SettingError(f"{name} = {value!r}: must be a whole number {limits}{why}")
-
-
-def check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise SettingError(f"{name} = {value!r}: must be a finite number above 0")
-
-
-def minibatches_per_epoch(batch_size):
-    """The original's count, as run() computes it: (N_POINTS - 1) // batch_size - 1."""
-    return (N_POINTS - 1) // batch_size - 1
-
-
-def windows_needed(batch_size):
-    return batch_size * minibatches_per_epoch(batch_size)
-
-
-def check_settings(s):
-    """Raise SettingError for the first setting in s (or among the constants) that cannot work."""
-    if GPU:
-        raise SettingError("GPU = True: this script runs on the CPU only; set GPU = False")
-    if not (isinstance(N_POINTS, int) and N_POINTS >= 3):
-        raise SettingError(f"N_POINTS = {N_POINTS!r}: must be a whole number of at least 3")
-    if not (isinstance(NOISE, (int, float)) and 0 <= NOISE < math.inf):
-        raise SettingError(f"NOISE = {NOISE!r}: must be a finite number of at least 0")
-    if not (isinstance(X_MIN, (int, float)) and isinstance(X_MAX, (int, float))
-            and -math.inf < X_MIN < X_MAX < math.inf):
-        raise SettingError(f"X_MIN, X_MAX = {X_MIN!r}, {X_MAX!r}: must be finite with X_MIN < X_MAX")
-    for seed in [s.seed] + list(s.seeds or []):
-        check_whole("--seed (SEED)", seed, 0, 2 ** 32 - 1, " (NumPy's seeds)")
-    check_whole("--epochs (EPOCHS)", s.epochs, 1)
-    n_inputs = N_POINTS - 1
-    check_whole("--batch-size (BATCH_SIZE)", s.batch_size, 1, n_inputs // 2,
-                f" (a larger one leaves no minibatch in an epoch of {n_inputs} inputs)")
-    check_whole("--time-size (TIME_SIZE)", s.time_size, 1, n_inputs - 1)
-    check_whole("--hidden-size (HIDDEN_SIZE)", s.hidden_size, 1, MAX_HIDDEN_SIZE)
-    check_positive("--lr (LEARNING_RATE)", s.lr)
-    if s.max_grad is not None:
-        check_positive("--max-grad (MAX_GRAD)", s.max_grad)
-    check_whole("--future (FUTURE)", s.future, 0, MAX_FUTURE)
-    check_whole("--snapshots (SNAPSHOTS)", s.snapshots, 0, MAX_SNAPSHOTS)
-    if s.loss not in LOSSES:
-        raise SettingError(f"--loss (LOSS) = {s.loss!r}: must be one of {', '.join(LOSSES)}")
-    if not isinstance(s.stateful, bool):
-        raise SettingError(f"STATEFUL = {s.stateful!r}: must be True or False")
-    if not isinstance(FAST_LSTM, bool):
-        raise SettingError(f"FAST_LSTM = {FAST_LSTM!r}: must be True or False")
-
-    B, T = s.batch_size, s.time_size
-    n_windows = n_inputs - T
-    if windows_needed(B) > n_windows:
-        longest = n_inputs - windows_needed(B)
-        batches = [b for b in range(1, n_inputs // 2 + 1) if windows_needed(b) <= n_windows]
-        advice = f"use --time-size {longest} or less"
-        if batches:
-            advice += f", or with --time-size {T} a batch size in {ranges_text(batches)}"
-        raise SettingError(
-            f"--batch-size {B} with --time-size {T}: an epoch takes "
-            f"{minibatches_per_epoch(B)} minibatches x {B} = {windows_needed(B)} windows, "
-            f"but {n_inputs} inputs give only {n_windows} windows of {T} steps; {advice}")
-    grid_settings(s)  # every combination of --grid, checked as these settings
-
-
-def check_matplotlib():
-    """A run draws its figures with matplotlib: say so before training if it is missing."""
-    try:
-        found = importlib.util.find_spec("matplotlib") is not None
-    except ImportError:
-        found = False
-    if not found:
-        raise SettingError("matplotlib is not installed, and a run draws its figures with it: "
-                           "pip install -r requirements.txt (--gradcheck works without it)")
-
-
-def prepare_out_dir(path):
-    """Create the output folder and make sure a file can be written there, before any training."""
-    probe = os.path.join(path, f".write-test-{os.getpid()}")
-    try:
-        os.makedirs(path, exist_ok=True)
-        open(probe, "wb").close()
-        os.remove(probe)
-    except OSError as e:
-        raise SettingError(f"--out {path}: cannot write there ({e.strerror or e})") from None
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Output.  Each kind of run owns a fixed set of file names in --out and writes or removes every one of them,
-# so that the folder never shows files of two runs of the same kind.  Each file is written to a temporary
-# name and renamed over the old one, so that a failed or interrupted write never leaves a broken file.
-# ----------------------------------------------------------------------------------------------------------
-RUN_FILES = ("results.npz", "loss.png", "waveform.png", "learning.png", "learning.gif", "gates.png")
-SWEEP_FILES = ("sweep.csv", "sweep.npz", "sweep.png")
-GRID_FILES = ("grid.csv", "grid.npz", "grid.png")
-
-
 class WriteError(Exception):
     """A file that could not be written; the message names it, the reason and what was written before."""
 
 
 class Output:
-    """The files of one run in folder, of the kind whose file names are `owned`.
-
-    plan(names) removes the owned files that this run will not write (an earlier run's); then each write
-    goes through write(), which keeps the list of what was written.
-    """
+    """The files of one run in folder, of the kind whose file names are `owned`."""
 
     def __init__(self, folder, owned):
-        self.folder, self.owned = folder, owned
-        self.planned, self.written, self.removed = [], [], []
+        self.folder, self.owned, self.written, self.removed = folder, owned, [], []
+        self.umask = os.umask(0o22)
+        os.umask(self.umask)
 
     def path(self, name):
         return os.path.join(self.folder, name)
 
     def plan(self, names):
-        self.planned = list(names)
+        """Remove the owned files this run will not write (an earlier run's), and any temporary file that a
+        killed run left behind."""
         for name in self.owned:
-            if name not in self.planned and os.path.exists(self.path(name)):
+            if name not in names and os.path.exists(self.path(name)):
                 os.remove(self.path(name))
                 self.removed.append(name)
+            for tmp in glob.glob(self.path(f".{name}.*.tmp{os.path.splitext(name)[1]}")):
+                os.remove(tmp)
 
     def write(self, name, write):
-        """Call write(f) on a new temporary file beside the file `name`, then rename it to `name`."""
-        path = self.path(name)
-        root, extension = os.path.splitext(path)
-        tmp = f"{root}.{os.getpid()}.tmp{extension}"  # the extension kept: Pillow reads the format from it
+        """write(path) into a temporary file beside `name`, then rename it to `name`."""
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp" + os.path.splitext(name)[1])
+        os.close(fd)  # the extension kept, for Pillow; the file made readable as any new file would be
+        os.chmod(tmp, 0o666 & ~self.umask)
         try:
-            with open(tmp, "wb") as f:
-                write(f)
-            os.replace(tmp, path)
+            write(tmp)
+            os.replace(tmp, self.path(name))
         except BaseException as e:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            os.remove(tmp)
             if isinstance(e, OSError):
-                raise WriteError(f"could not write {path} ({e.strerror or e}); "
+                raise WriteError(f"could not write {self.path(name)} ({e.strerror or e}); "
                                  f"{self.written_text() or 'nothing written'}") from None
             raise
         self.written.append(name)
-
-    def arrays(self, name, arrays):
-        """An .npz of the arrays, with `files`: the names of the files this run writes."""
-        self.write(name, lambda f: np.savez(f, files=np.array(self.planned), **arrays))
-
-    def figure(self, name, fig):
-        self.write(name, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight", pad_inches=0.15))
-
-    def animation(self, name, fig, draw_frame, frames):
-        """A GIF of frames, each drawn by draw_frame(k), with matplotlib's Pillow writer."""
-        from matplotlib.animation import PillowWriter
-
-        def write(f):
-            writer = PillowWriter(fps=4)
-            with writer.saving(fig, f.name, dpi=80):  # Pillow writes the temporary file by its name
-                for k in range(frames):
-                    draw_frame(k)
-                    writer.grab_frame()
-        self.write(name, write)
-
-    def text(self, name, text):
-        self.write(name, lambda f: f.write(text.encode()))
 
     def written_text(self):
         """'wrote results/a, results/b; removed results/c (an earlier run's)', or '' when nothing happened."""
@@ -875,20 +870,63 @@ class Output:
         return "; ".join(parts)
 
 
+def save_figure(fig):
+    return lambda path: fig.savefig(path, format="png", dpi=100)
+
+
+def save_arrays(arrays):
+    def write(path):
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+    return write
+
+
+def recorded_settings(s):
+    """Every setting of the table, as results.npz and the sweep files keep it (None as nan)."""
+    return {setting.name: np.nan if getattr(s, setting.name) is None else getattr(s, setting.name)
+            for setting in SETTINGS}
+
+
+def run_arrays(s, r, snapshots, files):
+    """results.npz: what one run learned and did, enough to recompute its prediction.
+
+    loss            (epochs,) each epoch's sum of its minibatch losses
+    prediction      (N_POINTS + future,) the warm-up (time_size samples of the clean sine), then generated
+    x, clean        the same length: where the sine was sampled, and its clean values
+    noisy           (N_POINTS,) the training series
+    final_loss, rmse, future_rmse, seconds, status ("done", "diverged" or "interrupted"), seed
+    lstm_Wx, lstm_Wh, lstm_b, affine_W, affine_b    the trained model, as the book's save_params
+    prediction_h0, prediction_c0    (batch, H) the state the prediction starts from (zeros when stateless)
+    snapshot_epochs, snapshots      with --snapshots or --animate: the epochs, and (epochs, len(x))
+    gate_f, gate_g, gate_i, gate_o, cell, hidden    with --gates: (generated points, H), row 0, last step
+    files           the files this run writes; and every setting under its name
+    """
+    arrays = dict(loss=r.loss, prediction=r.prediction, x=r.x, clean=r.clean, noisy=r.noisy,
+                  final_loss=r.loss[-1] if len(r.loss) else np.nan, rmse=r.rmse, future_rmse=r.future_rmse,
+                  seconds=r.seconds, status=r.status, prediction_h0=r.prediction_h0,
+                  prediction_c0=r.prediction_c0, files=np.array(files), **r.gates, **recorded_settings(s))
+    arrays.update(zip(["lstm_Wx", "lstm_Wh", "lstm_b", "affine_W", "affine_b"], r.model.params))
+    if snapshots is not None:
+        arrays.update(snapshot_epochs=np.array(snapshots.taken), snapshots=np.array(snapshots.series))
+    return arrays
+
+
 # ----------------------------------------------------------------------------------------------------------
-# Figures.  Made with pyplot only when they are to be shown (pyplot keeps them until closed); otherwise as
-# plain matplotlib Figures, which touch no global state.
+# Figures.  Made through pyplot only when they are to be shown (pyplot keeps them until closed); otherwise
+# as plain matplotlib Figures, which touch no global state.  Their margins are set in inches from what they
+# hold (a layout engine, or bbox_inches="tight", would draw each figure twice).
 # ----------------------------------------------------------------------------------------------------------
 FILE_BACKENDS = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")  # backends that can only write files
 LEGEND_ENTRIES = 12  # a sweep with more models labels only the best and the worst
 
 
-def load_matplotlib(show):
-    """Import what the figures need (a quarter of a second or more: done while the models train)."""
-    if show:
-        import matplotlib.pyplot  # noqa: F401
-    else:
-        import matplotlib.figure  # noqa: F401
+def load_matplotlib_meanwhile():
+    """Start importing what the figures need, in a thread, while the models train: the import (a second on a
+    slow machine) then overlaps NumPy's work.  Returns the thread."""
+    import importlib
+    thread = threading.Thread(target=importlib.import_module, args=("matplotlib.figure",))
+    thread.start()
+    return thread
 
 
 def new_figure(show, title, size):
@@ -900,6 +938,13 @@ def new_figure(show, title, size):
         return fig
     from matplotlib.figure import Figure
     return Figure(figsize=size)
+
+
+def set_margins(fig, title_lines, bottom, left=0.85, right=0.25, **spacing):
+    """Margins in inches: room for a title of title_lines lines above, `bottom` below."""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - (0.12 + 0.17 * title_lines) / height,
+                        bottom=bottom / height, **spacing)
 
 
 def show_figures(figures):
@@ -918,18 +963,6 @@ def close_figures(figures):
             plt.close(fig)
 
 
-def settings_text(s, seed=True):
-    return ((f"seed {s.seed}, " if seed else "") +
-            f"batch {s.batch_size}, time size {s.time_size}, hidden {s.hidden_size}, lr {s.lr:g}, "
-            f"{s.loss}, {'stateful' if s.stateful else 'stateless'}"
-            + (f", max-grad {s.max_grad:g}" if s.max_grad is not None else ""))
-
-
-def loss_text(loss):
-    """A loss for people: six decimals, or four significant digits when it is huge (diverging)."""
-    return f"{loss:.6f}" if abs(loss) < 1e4 else f"{loss:.4g}"
-
-
 def log_scale(axis, minor_labels=True):
     """A log axis labelled with plain numbers (much cheaper to draw than 10^k), the minor ticks at 2, 3, 5."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
@@ -939,13 +972,13 @@ def log_scale(axis, minor_labels=True):
                              if minor_labels else NullFormatter())
 
 
-def plot_loss(s, losses):
+def plot_loss(s, r, snapshots=None):
     from matplotlib.ticker import MaxNLocator
     fig = new_figure(s.show, "Training loss", (7, 4.5))
     ax = fig.subplots()
-    epochs = np.arange(1, len(losses) + 1)
+    losses = r.loss
     few = len(losses) <= 30
-    ax.plot(epochs, losses, color="tab:blue", marker="o" if few else None, ms=4)
+    ax.plot(np.arange(1, len(losses) + 1), losses, color="tab:blue", marker="o" if few else None, ms=4)
     log = len(losses) > 0 and bool(np.all(losses > 0))
     if log:
         log_scale(ax.yaxis)
@@ -957,83 +990,57 @@ def plot_loss(s, losses):
         ax.set_yticks([])
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (sum of the epoch's minibatch losses)")
-    ax.set_title(f"Training loss{' (log scale)' if log else ''}\n{settings_text(s)}", fontsize=10)
+    title = f"Training loss{' (log scale)' if log else ''}, seed {r.seed}\n{settings_text(s, width=90)}"
+    ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
+    set_margins(fig, title.count("\n") + 1, 0.55)
     return fig
 
 
-def plot_waveform(s, r):
-    x, T, end = r["x"], s.time_size, N_POINTS
-    fig = new_figure(s.show, "Closed-loop prediction", (9, 5))
+def plot_waveform(s, r, snapshots=None):
+    x, T, end = r.x, s.time_size, N_POINTS
+    fig = new_figure(s.show, "Closed-loop prediction", (9, 5.5))
     ax = fig.subplots()
-    ax.plot(x, r["clean"], color="0.6", lw=1.5, label="clean sine")
-    ax.plot(x[:end], r["noisy"], ".", color="tab:blue", ms=4, label="noisy training series")
-    ax.plot(x[:T], r["prediction"][:T], color="tab:green", lw=4, alpha=0.6, marker="o", ms=7,
+    ax.plot(x, r.clean, color="0.6", lw=1.5, label="clean sine")
+    ax.plot(x[:end], r.noisy, ".", color="tab:blue", ms=4, label="noisy training series")
+    ax.plot(x[:T], r.prediction[:T], color="tab:green", lw=4, alpha=0.6, marker="o", ms=7,
             label=f"warm-up: {T} clean sample{'s' if T > 1 else ''} given")
-    ax.plot(x[T - 1:end], r["prediction"][T - 1:end], color="tab:red", lw=1.5,
-            label=f"generated (closed loop), RMSE {r['rmse']:.4f}")
+    ax.plot(x[T - 1:end], r.prediction[T - 1:end], color="tab:red", lw=1.5,
+            label=f"generated (closed loop), RMSE {r.rmse:.4f}")
     if len(x) > end:
-        ax.plot(x[end - 1:], r["prediction"][end - 1:], color="tab:red", lw=1.5, ls="--",
-                label=f"generated past the data ({len(x) - end} steps), RMSE {r['future_rmse']:.4f}")
-    finish_wave_plot(ax, x, f"Closed-loop prediction\n{settings_text(s)}", legend_columns=3)
+        ax.plot(x[end - 1:], r.prediction[end - 1:], color="tab:red", lw=1.5, ls="--",
+                label=f"generated past the data ({len(x) - end} steps), RMSE {r.future_rmse:.4f}")
+    finish_wave_plot(fig, ax, x, f"Closed-loop prediction, seed {r.seed}\n{settings_text(s)}", legend_columns=3)
     return fig
 
 
-def plot_sweep(s, runs):
-    """Every model's prediction over the clean sine: one legend entry each for a dozen models or fewer;
-    past that, coloured by RMSE on a scale, the best and the worst named."""
-    import matplotlib
-    x = runs[0]["x"]
-    fig = new_figure(s.show, "Closed-loop predictions, one model per seed", (9, 6))
-    ax = fig.subplots()
-    ax.plot(x, runs[0]["clean"], color="black", lw=2.5, label="clean sine")
-    ranked = sorted((r for r in runs if np.isfinite(r["rmse"])), key=lambda r: r["rmse"])
-    if len(runs) <= LEGEND_ENTRIES:
-        colors = matplotlib.colormaps["tab20" if len(runs) > 10 else "tab10"].colors
-        for r, color in zip(runs, colors):
-            ax.plot(x, r["prediction"], color=color, lw=1, label=f"seed {r['seed']}: RMSE {r['rmse']:.3f}")
-    elif ranked:
-        cmap = matplotlib.colormaps["viridis"]
-        norm = matplotlib.colors.Normalize(ranked[0]["rmse"], ranked[-1]["rmse"])
-        for r in reversed(ranked):  # the best drawn last, on top
-            ax.plot(x, r["prediction"], color=cmap(norm(r["rmse"])), lw=0.8, alpha=0.7)
-        for r, word in ((ranked[0], "best"), (ranked[-1], "worst")):
-            ax.plot(x, r["prediction"], color=cmap(norm(r["rmse"])), lw=2,
-                    label=f"{word}: seed {r['seed']}, RMSE {r['rmse']:.3f}")
-        fig.colorbar(matplotlib.cm.ScalarMappable(norm, cmap), ax=ax, label="closed-loop RMSE", pad=0.01)
-    ax.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
-    title = f"Closed-loop predictions, {len(runs)} models, one per seed\n{settings_text(s, seed=False)}"
-    finish_wave_plot(ax, x, title, legend_columns=4)
-    return fig
-
-
-def plot_learning(s, r):
+def plot_learning(s, r, snapshots):
     """The snapshots over the clean sine, early to late on a colour ramp, beside the loss curve with the
     snapshot epochs marked."""
     import matplotlib
-    x, epochs, snapshots = r["x"], r["snapshot_epochs"], r["snapshots"]
-    fig = new_figure(s.show, "The prediction as training goes", (13, 5))
+    epochs, series = np.array(snapshots.taken), snapshots.series
+    fig = new_figure(s.show, "The prediction as training goes", (13, 5.5))
     wave, loss = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
     cmap = matplotlib.colormaps["viridis"]
     colors = [cmap(k / max(len(epochs) - 1, 1)) for k in range(len(epochs))]
-    wave.plot(x, r["clean"], color="black", lw=2.5, label="clean sine")
+    wave.plot(r.x, r.clean, color="black", lw=2.5, label="clean sine")
     labelled = set(np.linspace(0, len(epochs) - 1, min(len(epochs), 8)).round().astype(int))
-    for k, (epoch, series) in enumerate(zip(epochs, snapshots)):
-        wave.plot(x, series, color=colors[k], lw=1.2, label=f"epoch {epoch}" if k in labelled else None)
-    wave.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
+    for k, (epoch, prediction) in enumerate(zip(epochs, series)):
+        wave.plot(r.x, prediction, color=colors[k], lw=1.2, label=f"epoch {epoch}" if k in labelled else None)
+    wave.axvline(r.x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
     wave.set_ylim(-2, 2)
     wave.set_xlabel("x (radians)")
     wave.set_ylabel("sin(x)")
-    wave.set_title(f"Closed-loop prediction after {len(epochs)} epochs of training, early (purple) to late "
-                   f"(yellow)\n{settings_text(s)}", fontsize=10)
+    title = (f"Closed-loop prediction at {len(epochs)} epochs of training, early (purple) to late (yellow)\n"
+             f"{settings_text(s, width=120)}")
+    wave.set_title(title, fontsize=9)
     wave.grid(True, alpha=0.3)
     wave.legend(fontsize=8, ncol=2, loc="lower left")
-    finished = np.arange(1, len(r["loss"]) + 1)
-    loss.plot(finished, r["loss"], color="tab:blue")
-    taken = epochs[epochs <= len(r["loss"])]
-    loss.scatter(taken, r["loss"][taken - 1], color=[colors[k] for k in range(len(taken))], zorder=3, s=25,
-                 edgecolor="black", lw=0.5, label="snapshots")
-    if len(r["loss"]) and np.all(r["loss"] > 0):
+    loss.plot(np.arange(1, len(r.loss) + 1), r.loss, color="tab:blue")
+    taken = epochs[epochs <= len(r.loss)]
+    loss.scatter(taken, r.loss[taken - 1], color=colors[:len(taken)], zorder=3, s=25, edgecolor="black", lw=0.5,
+                 label="snapshots")
+    if len(r.loss) and np.all(r.loss > 0):
         log_scale(loss.xaxis, minor_labels=False)
         log_scale(loss.yaxis)
     loss.set_xlabel("epoch (log scale)")
@@ -1041,64 +1048,32 @@ def plot_learning(s, r):
     loss.set_title("Training loss, snapshots marked", fontsize=10)
     loss.grid(True, which="both", alpha=0.3)
     loss.legend(fontsize=8)
+    set_margins(fig, title.count("\n") + 1, 0.55, wspace=0.2)
     return fig
 
 
-def animate_learning(s, r):
-    """(figure, draw_frame(k), frames) for learning.gif: frame k is snapshot k against the clean sine and the
-    noisy data, beside the loss curve up to its epoch."""
-    from matplotlib.figure import Figure
-    x, epochs, snapshots, T = r["x"], r["snapshot_epochs"], r["snapshots"], s.time_size
-    fig = Figure(figsize=(10, 4))
-    wave, loss = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
-    wave.plot(x, r["clean"], color="0.6", lw=1.5, label="clean sine")
-    wave.plot(x[:N_POINTS], r["noisy"], ".", color="tab:blue", ms=3, label="noisy training series")
-    line, = wave.plot(x, snapshots[0], color="tab:red", lw=1.5, label="closed-loop prediction")
-    wave.set_ylim(-2, 2)
-    wave.set_xlabel("x (radians)")
-    wave.legend(fontsize=7, loc="lower left")
-    wave.grid(True, alpha=0.3)
-    curve, = loss.plot([], [], color="tab:blue")
-    loss.set_xlim(1, max(len(r["loss"]), 2))
-    if len(r["loss"]) and np.all(r["loss"] > 0):
-        log_scale(loss.yaxis)
-        loss.set_ylim(r["loss"].min() / 1.2, r["loss"].max() * 1.2)
-    loss.set_xlabel("epoch")
-    loss.set_title("training loss", fontsize=9)
-    loss.grid(True, which="both", alpha=0.3)
-    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.13, top=0.88, wspace=0.25)
-
-    def draw_frame(k):
-        epoch = epochs[k]
-        line.set_ydata(snapshots[k])
-        curve.set_data(np.arange(1, epoch + 1), r["loss"][:epoch])
-        wave.set_title(f"epoch {epoch} of {s.epochs}: closed-loop RMSE "
-                       f"{rmse(snapshots[k][T:N_POINTS], r['clean'][T:N_POINTS]):.4f}", fontsize=10)
-    return fig, draw_frame, len(epochs)
-
-
-def plot_gates(s, r):
+def plot_gates(s, r, snapshots=None):
     """The generated wave on top; under it, on the same x, the cell state and each gate over the units
     (row 0 of the batch, last step of each window), units ordered by the phase of their cell state."""
-    T = s.time_size
-    x = r["x"][T:]
-    cell = r["cell"]                                   # (generated points, H)
-    wave_part = cell - cell.mean(axis=0)
-    spectrum = np.fft.rfft(wave_part, axis=0)          # each unit's cell state as a sum of waves
+    T, g = s.time_size, r.gates
+    x = r.x[T:]
+    cell = g["cell"]                                   # (generated points, H)
+    spectrum = np.fft.rfft(cell - cell.mean(axis=0), axis=0)  # each unit's cell state as a sum of waves
     strongest = np.argmax(np.abs(spectrum[1:]).sum(axis=1)) + 1
     order = np.argsort(np.angle(spectrum[strongest]))  # by the phase of the strongest common wave
-    rows = [("cell state c", cell, "RdBu_r", None), ("forget gate f", r["gate_f"], "viridis", (0, 1)),
-            ("candidate g", r["gate_g"], "RdBu_r", (-1, 1)), ("input gate i", r["gate_i"], "viridis", (0, 1)),
-            ("output gate o", r["gate_o"], "viridis", (0, 1))]
+    rows = [("cell state c", cell, "RdBu_r", None), ("forget gate f", g["gate_f"], "viridis", (0, 1)),
+            ("candidate g", g["gate_g"], "RdBu_r", (-1, 1)), ("input gate i", g["gate_i"], "viridis", (0, 1)),
+            ("output gate o", g["gate_o"], "viridis", (0, 1))]
     fig = new_figure(s.show, "The LSTM's gates while it generates", (10, 12))
-    axes = fig.subplots(len(rows) + 1, 1, sharex=True, gridspec_kw={"hspace": 0.25})
-    axes[0].plot(r["x"], r["clean"], color="0.6", lw=1.5, label="clean sine")
-    axes[0].plot(x, r["prediction"][T:], color="tab:red", lw=1.5, label="generated")
+    axes = fig.subplots(len(rows) + 1, 1, sharex=True)
+    axes[0].plot(r.x, r.clean, color="0.6", lw=1.5, label="clean sine")
+    axes[0].plot(x, r.prediction[T:], color="tab:red", lw=1.5, label="generated")
     axes[0].set_xlim(x[0], x[-1])
     axes[0].set_ylabel("sin(x)")
     axes[0].legend(fontsize=8, loc="upper right")
-    axes[0].set_title(f"The LSTM while it generates the wave: row 0 of the batch, last step of each window; "
-                      f"units sorted by the phase of their cell state\n{settings_text(s)}", fontsize=10)
+    title = (f"The LSTM while it generates the wave: row 0 of the batch, last step of each window; units sorted "
+             f"by the phase of their cell state\n{settings_text(s)}")
+    axes[0].set_title(title, fontsize=9)
     step = x[1] - x[0] if len(x) > 1 else 1
     for ax, (name, values, cmap, limits) in zip(axes[1:], rows):
         if limits is None:
@@ -1111,82 +1086,144 @@ def plot_gates(s, r):
         fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
     fig.colorbar(image, ax=axes[0], pad=0.01, fraction=0.03).ax.set_visible(False)  # aligned with the rest
     axes[-1].set_xlabel("x (radians)")
+    set_margins(fig, title.count("\n") + 1, 0.55, right=0.1, hspace=0.25)
     return fig
 
 
-def plot_grid(s, table, columns):
-    """For each setting of the grid every seed's RMSE as a point and the mean +- std as a bar, the setting of
-    the script's defaults marked; with two or more varied settings, grouped and coloured by the last one."""
-    import matplotlib
-    settings = list(dict.fromkeys(zip(*(table[column].tolist() for column in columns))))
-    settings.sort(key=lambda setting: setting[-1:] if len(columns) > 1 else ())  # grouped by the last
-    defaults = tuple(flag_text(getattr(s, column)) for column in columns)
-    fig = new_figure(s.show, "Closed-loop RMSE for each setting", (max(7, 1 + 1.3 * len(settings)), 5))
-    ax = fig.subplots()
-    colors = matplotlib.colormaps["tab10"].colors
-    groups = list(dict.fromkeys(setting[-1] for setting in settings))
-    for k, setting in enumerate(settings):
-        rows = finished_rows(table, columns, setting)
-        color = colors[groups.index(setting[-1]) % len(colors)] if len(columns) > 1 else "tab:blue"
-        rmses = table["rmse"][rows]
-        ax.plot(np.full(len(rmses), k), rmses, "o", color=color, alpha=0.45, ms=5)
-        if len(rmses):
-            ax.errorbar(k + 0.18, rmses.mean(), rmses.std(), fmt="D", color=color, capsize=4, ms=6)
-        if setting == defaults:
-            ax.annotate("default", (k, 1), xycoords=("data", "axes fraction"), xytext=(0, -12),
-                        textcoords="offset points", ha="center", fontsize=8, fontweight="bold")
-    ax.set_xticks(range(len(settings)))
-    ax.set_xticklabels(["\n".join(f"{c}={v}" for c, v in zip(columns, setting)) for setting in settings],
-                       fontsize=8)
-    ax.set_xlim(-0.6, len(settings) - 0.4)
-    ax.set_ylabel("closed-loop RMSE against the clean sine")
-    ax.set_title(f"Each seed's RMSE (dots) and their mean +- std (diamond), {len(set(table['seed'].tolist()))} "
-                 f"seeds a setting\nthe rest as: {settings_text(s, seed=False)}", fontsize=10)
-    ax.grid(True, axis="y", alpha=0.3)
-    return fig
-
-
-def finish_wave_plot(ax, x, title, legend_columns):
+def finish_wave_plot(fig, ax, x, title, legend_columns):
     """Label a plot of series against x, mark the end of the data, and put the legend in rows under it."""
     if len(x) > N_POINTS:
         ax.axvline(x[N_POINTS - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
     ax.set_xlabel("x (radians)")
     ax.set_ylabel("sin(x)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=legend_columns, fontsize=8, frameon=False)
+    rows = math.ceil(len(ax.get_legend_handles_labels()[1]) / legend_columns)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 0.02), bbox_transform=fig.transFigure, ncol=legend_columns,
+              fontsize=8, frameon=False)
+    set_margins(fig, title.count("\n") + 1, 0.6 + 0.2 * rows, right=1.3 if len(fig.axes) > 1 else 0.25)
+
+
+def save_animation(s, r, snapshots, stop):
+    """write(path) for learning.gif: frame k is snapshot k against the clean sine and the noisy data, beside
+    the loss curve up to its epoch.  The still parts are drawn once; each frame redraws only the prediction,
+    the curve and the title over them, and is kept in the GIF's 256-colour palette.  A stop signal ends it
+    between two frames (the caller leaves the GIF out)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image
+    epochs, series, T = snapshots.taken, snapshots.series, s.time_size
+    fig = Figure(figsize=(10, 4), dpi=80)
+    canvas = FigureCanvasAgg(fig)
+    wave, loss = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
+    wave.plot(r.x, r.clean, color="0.6", lw=1.5, label="clean sine")
+    wave.plot(r.x[:N_POINTS], r.noisy, ".", color="tab:blue", ms=3, label="noisy training series")
+    line, = wave.plot(r.x, series[0], color="tab:red", lw=1.5, label="closed-loop prediction", animated=True)
+    if len(r.x) > N_POINTS:
+        wave.axvline(r.x[N_POINTS - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
+    wave.set(ylim=(-2, 2), xlabel="x (radians)")
+    wave.legend(fontsize=7, loc="lower left")
+    wave.grid(True, alpha=0.3)
+    title = wave.text(0.5, 1.03, "", transform=wave.transAxes, ha="center", fontsize=10, animated=True)
+    curve, = loss.plot([], [], color="tab:blue", animated=True)
+    loss.set_xlim(1, max(len(r.loss), 2))
+    if len(r.loss) and np.all(r.loss > 0):
+        log_scale(loss.yaxis)
+        loss.set_ylim(r.loss.min() / 1.2, r.loss.max() * 1.2)
+    loss.set_xlabel("epoch")
+    loss.set_title(f"training loss, {len(r.loss)} epochs", fontsize=9)
+    loss.grid(True, which="both", alpha=0.3)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.13, top=0.88, wspace=0.25)
+
+    def write(path):
+        canvas.draw()
+        still = canvas.copy_from_bbox(fig.bbox)
+        frames = []
+        for k, epoch in enumerate(epochs):
+            if stop.requested():
+                raise Stopped
+            canvas.restore_region(still)
+            line.set_ydata(series[k])
+            curve.set_data(np.arange(1, epoch + 1), r.loss[:epoch])
+            title.set_text(f"epoch {epoch} of {s.epochs}: closed-loop RMSE "
+                           f"{rmse(series[k][T:N_POINTS], r.clean[T:N_POINTS]):.4f}")
+            for artist in (line, curve, title):
+                fig.draw_artist(artist)
+            frame = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
+            frames.append(frame.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE))
+        frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=250, loop=0)
+    return write
+
+
+class Stopped(Exception):
+    """A stop signal ended a file's writing."""
+
+
+def always(s, r, snapshots):
+    return True
+
+
+def drawn(s, r, snapshots):
+    return r.status != "diverged"
+
+
+def snapshots_taken(s, r, snapshots):
+    return snapshots is not None and len(snapshots.taken) > 0
+
+
+RUN_FILES = [  # (file, written when, what makes it); results.npz first, so that nothing learned is lost
+    ("results.npz", always, None),
+    ("loss.png", always, plot_loss),
+    ("waveform.png", drawn, plot_waveform),
+    ("learning.png", snapshots_taken, plot_learning),
+    ("learning.gif", lambda s, r, snapshots: s.animate and snapshots_taken(s, r, snapshots), save_animation),
+    ("gates.png", lambda s, r, snapshots: s.gates and drawn(s, r, snapshots), plot_gates),
+]
+
+
+def save_run(s, r, snapshots, out, figures, stop):
+    """Write the files RUN_FILES says this run writes, appending each figure to figures as it is made (the
+    caller closes them); a stop signal while the GIF is written leaves it out.  Returns the file names."""
+    names = [name for name, when, _ in RUN_FILES if when(s, r, snapshots)]
+    out.plan(names)
+    out.write("results.npz", save_arrays(run_arrays(s, r, snapshots, names)))
+    for name, _, make in RUN_FILES[1:]:
+        if name not in names:
+            continue
+        if name.endswith(".gif"):
+            try:
+                out.write(name, make(s, r, snapshots, stop))
+            except Stopped:
+                names.remove(name)
+                out.write("results.npz", save_arrays(run_arrays(s, r, snapshots, names)))
+            continue
+        figures.append(make(s, r, snapshots))
+        out.write(name, save_figure(figures[-1]))
+    return names
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Runs: where the models train, and how a run stops.
+# Stopping.  Ctrl-C, TERM and HUP do not end the process where they find it: main() records the first one,
+# training stops at the end of its minibatch, the run saves what it has and exits with 128 + the signal.
 # ----------------------------------------------------------------------------------------------------------
-# Each model trains in a worker process while this one loads matplotlib; a sweep trains as many at once as
-# there are cores.  Workers send their progress and results through a pipe; this process prints them, so
-# the lines appear where the run was started (a terminal or a notebook cell).  Where no worker can be
-# started (no working semaphores or no processes: some containers, serverless hosts, Pyodide), the models
-# train here, one after another, with the same numbers.
-#
-# Ctrl-C, TERM and HUP do not end the process where they find it: they are recorded, training stops at the
-# end of its minibatch, the run saves what it has and exits with 128 + the signal number.  A worker whose
-# parent is gone, however it ended, stops at the end of its minibatch and exits without reporting.
-STOP_SIGNALS = dict(zip(HELD_SIGNALS, ("interrupted", "terminated", "hung up")))  # Windows has no SIGHUP
+STOP_WORDS = {getattr(signal, name): word for name, word in
+              (("SIGINT", "interrupted"), ("SIGTERM", "terminated"), ("SIGHUP", "hung up"))
+              if hasattr(signal, name)}  # Windows has no SIGHUP
 
 
 class StopSignals:
-    """Records the first stop signal of a run, for training to check after every minibatch.
+    """Records the first stop signal, for training to check after every minibatch.
 
-    As a context manager it installs itself as the handler of STOP_SIGNALS and puts the previous handlers
-    back; Python allows handlers only in the main thread, so elsewhere it installs nothing.
+    As a context manager it installs itself as the handler of the stop signals and puts the previous
+    handlers back; Python allows handlers only in the main thread, so elsewhere it installs nothing.
     """
 
     def __init__(self):
-        self.signum = None
-        self.event = None  # a multiprocessing Event, for the workers to see the signal too
-        self.previous = {}
+        self.signum, self.event, self.previous = None, None, {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.previous = {signum: signal.signal(signum, self.record) for signum in STOP_SIGNALS}
+            self.previous = {signum: signal.signal(signum, self.record) for signum in STOP_WORDS}
         return self
 
     def __exit__(self, *exc):
@@ -1195,168 +1232,65 @@ class StopSignals:
 
     def record(self, signum, frame=None):
         self.signum = self.signum or signum
-        if self.event is not None:
+        if self.event is not None:  # the worker processes of a sweep
             self.event.set()
 
     def requested(self):
         return self.signum is not None
 
     def word(self):
-        return STOP_SIGNALS[self.signum]
+        return STOP_WORDS[self.signum]
 
     def exit_status(self):
         return 128 + self.signum
 
 
-def worker_context():
-    """multiprocessing's default start method, except fork where other threads run (a notebook's kernel):
-    forking them is unsafe, and Python 3.12 warns about it."""
-    import multiprocessing
-    if multiprocessing.get_start_method() == "fork" and threading.active_count() > 1:
-        return multiprocessing.get_context("spawn")
-    return multiprocessing.get_context()
-
-
-def worker(conn, s, seed, stop_event, progress):
-    """Train one model in a worker process: send ("epoch", epoch, loss) as it goes, then ("done", results)."""
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)  # the main process decides when to stop, through stop_event
-    parent = os.getppid()
-
-    def orphaned():
-        return os.getppid() != parent
-
-    def report(epoch, loss):
-        conn.send(("epoch", epoch, loss, time.perf_counter()))  # the clock every process shares
-
-    try:
-        r = run(s, seed, report if progress else None, lambda: stop_event.is_set() or orphaned())
-        if not orphaned():
-            conn.send(("done", r))
-    except BrokenPipeError:  # the main process is gone
-        pass
-
-
-def train_models(s, jobs, stop, on_epoch=None, on_done=None):
-    """Train one model per job (settings, seed); return {job's index: results} for the jobs that started.
-
-    on_epoch(epoch, loss) follows a single model's training, on_done(r) is called as each model finishes.
-    Once stop.requested(), models under way stop at the end of their minibatch and none more start.
-    s gives quiet and show.
-    """
-    try:
-        context = worker_context()
-        stop.event = context.Event()
-    except (OSError, ImportError, NotImplementedError) as e:
-        if not s.quiet:
-            print(f"training in this process: no worker processes here ({e})", flush=True)
-        return train_here(s, jobs, stop, on_epoch, on_done)
-    from multiprocessing.connection import wait
-
-    pending, running, done, loaded = list(enumerate(jobs)), {}, {}, False
-    try:
-        while pending or running:
-            while pending and len(running) < (os.cpu_count() or 1) and not stop.requested():
-                k, (settings, seed) = pending.pop(0)
-                receiver, sender = context.Pipe(duplex=False)
-                process = context.Process(target=worker, daemon=True,
-                                          args=(sender, settings, seed, stop.event, on_epoch is not None))
-                process.start()
-                sender.close()
-                running[receiver] = k, process
-            if not loaded:
-                load_matplotlib(s.show)  # while the first models train
-                loaded = True
-            if stop.requested():
-                pending.clear()
-            if not running:
-                continue
-            for receiver in wait(list(running)):
-                k, process = running[receiver]
-                try:
-                    kind, *message = receiver.recv()
-                except EOFError:
-                    raise RuntimeError(f"the worker training seed {jobs[k][1]} ended without its results "
-                                       f"(exit code {process.join() or process.exitcode})") from None
-                if kind == "epoch":
-                    on_epoch(*message)
-                    continue
-                done[k] = message[0]
-                del running[receiver]
-                receiver.close()
-                process.join()
-                if on_done is not None:
-                    on_done(done[k])
-    finally:
-        for receiver, (k, process) in running.items():
-            process.terminate()
-    return dict(sorted(done.items()))
-
-
-def train_here(s, jobs, stop, on_epoch, on_done):
-    """train_models in this process, one model after another."""
-    done = {}
-    for k, (settings, seed) in enumerate(jobs):
-        if stop.requested():
-            break
-        done[k] = run(settings, seed, on_epoch, stop.requested)
-        if on_done is not None:
-            on_done(done[k])
-    load_matplotlib(s.show)
-    return done
-
-
-def progress_printer(epochs, started):
-    """report(epoch, loss[, when]) printing about ten lines a run, the first and the last epoch included;
-    when is the perf_counter() of the epoch's end (default: now)."""
-    every = max(1, epochs // 10)
-    width = len(str(epochs))
-
-    def report(epoch, loss, when=None):
-        if epoch == 1 or epoch % every == 0 or epoch == epochs:
-            print(f"| epoch {epoch:{width}d} / {epochs} | time {(when or time.perf_counter()) - started:6.2f} s "
-                  f"| loss {loss_text(loss)}", flush=True)
-    return report
-
-
-def smaller_lr_hint(s):
-    return f"try a smaller learning rate than --lr {s.lr:g} (the default is {LEARNING_RATE:g})"
-
-
 def stopped_text(stop, epochs_done=None):
-    """The line for a run stopped by a signal."""
     if epochs_done is None:
         return f"{stop.word()} after training: everything is saved, nothing shown"
     return f"{stop.word()} in epoch {epochs_done + 1}: saved the model as it stands"
 
 
-def train_once(s, stop):
+def smaller_lr_text(lrs):
+    return (f"try a smaller learning rate than --lr {', '.join(f'{lr:g}' for lr in sorted(set(lrs)))} "
+            f"(the default is {LEARNING_RATE:g})")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A single run, in this process.
+# ----------------------------------------------------------------------------------------------------------
+def single_run(s, stop):
     started = time.perf_counter()
-    out = Output(s.out, RUN_FILES)
-    report = None if s.quiet else progress_printer(s.epochs, started)
-    runs = train_models(s, [(s, s.seed)], stop, on_epoch=report)
-    if not runs:
-        print(f"{stop.word()} before training started; nothing written", file=sys.stderr)
-        return stop.exit_status()
-    r = runs[0]
-    figures = []
+    snapshots = Snapshots(s) if s.snapshot_count or s.animate else None
+    hooks = [hook for hook in (None if s.quiet else progress_printer(s.epochs, started), snapshots) if hook]
+
+    def after_epoch(epoch, loss, model):
+        for hook in hooks:
+            hook(epoch, loss, model)
+
+    loading = load_matplotlib_meanwhile()
+    r = run(s, s.seed, after_epoch, stop.requested)
+    loading.join()
+    out, figures = Output(s.out, [name for name, _, _ in RUN_FILES]), []
     try:
-        save_run(s, r, out, figures)
-        epochs_done = len(r["loss"])
+        names = save_run(s, r, snapshots, out, figures, stop)
+        epochs_done = len(r.loss)
         if epochs_done:
-            print(f"final loss {r['final_loss']:.6g} (epoch {epochs_done})")
-        if r["status"] != "diverged":
+            print(f"final loss {r.loss[-1]:.6g} (epoch {epochs_done})")
+        if r.status != "diverged":
             print(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated "
-                  f"points: {r['rmse']:.4f}")
+                  f"points: {r.rmse:.4f}")
             if s.future:
-                print(f"  and over the {s.future} points past the data: {r['future_rmse']:.4f}")
+                print(f"  and over the {s.future} points past the data: {r.future_rmse:.4f}")
         print(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
-        if r["status"] == "diverged":
+        if r.status == "diverged":
             print(f"training diverged: the loss stopped being finite in epoch {epochs_done + 1}; "
-                  f"{smaller_lr_hint(s)}", file=sys.stderr)
+                  f"{smaller_lr_text([s.lr])}", file=sys.stderr)
             return 1
         if stop.requested():
-            print(stopped_text(stop, epochs_done if r["status"] == "interrupted" else None), file=sys.stderr)
+            gif = "learning.gif" not in names and s.animate and snapshots.taken
+            print(stopped_text(stop, epochs_done if r.status == "interrupted" else None)
+                  + ("; learning.gif left out" if gif else ""), file=sys.stderr)
             return stop.exit_status()
         if s.show:
             show_figures(figures)
@@ -1368,93 +1302,144 @@ def train_once(s, stop):
         close_figures(figures)
 
 
-def save_run(s, r, out, figures):
-    """Write results.npz, loss.png and, unless the run diverged, waveform.png; append the figures to figures
-    as they are made (the caller closes them, whatever happens)."""
-    drawn = r["status"] != "diverged"
-    snapshots = "snapshots" in r and len(r["snapshots"]) > 0
-    out.plan(["results.npz", "loss.png"] + ["waveform.png"] * drawn + ["learning.png"] * snapshots +
-             ["learning.gif"] * (snapshots and s.animate) + ["gates.png"] * (drawn and s.gates))
-    out.arrays("results.npz", dict(r, **saved_settings(s)))
-    figures.append(plot_loss(s, r["loss"]))
-    out.figure("loss.png", figures[-1])
-    if drawn:
-        figures.append(plot_waveform(s, r))
-        out.figure("waveform.png", figures[-1])
-    if snapshots:
-        figures.append(plot_learning(s, r))
-        out.figure("learning.png", figures[-1])
-    if snapshots and s.animate:
-        out.animation("learning.gif", *animate_learning(s, r))
-    if drawn and s.gates:
-        figures.append(plot_gates(s, r))
-        out.figure("gates.png", figures[-1])
+# ----------------------------------------------------------------------------------------------------------
+# Sweeps and grids: one model per (setting, seed), trained in parallel in a pool of worker processes.  A
+# worker ignores the stop signals (this process tells it, through an Event, to stop at the end of its
+# minibatch) and exits as soon as this process is gone, however it ended.  Where no worker can be started
+# (no semaphores or no processes: some containers, serverless hosts, Pyodide), the models train here, one
+# after another, with the same numbers.
+# ----------------------------------------------------------------------------------------------------------
+WORKER = {}  # in a worker process: "stop", the Event that says the run was stopped
 
 
-def saved_settings(s):
-    settings = {key: getattr(s, key) for key in
-                ("epochs", "batch_size", "time_size", "hidden_size", "lr", "stateful", "future")}
-    settings["loss_function"] = s.loss  # "loss" is the curve
-    settings["max_grad"] = np.nan if s.max_grad is None else s.max_grad  # nan: no clipping
-    return settings
+def start_worker(stop_event, parent):
+    for signum in STOP_WORDS:
+        signal.signal(signum, signal.SIG_IGN)
+    WORKER["stop"] = stop_event
+    threading.Thread(target=exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def exit_with_parent(parent):
+    """In a worker: exit at once when the main process is gone, even while blocked sending its results."""
+    while os.getppid() == parent:
+        time.sleep(0.1)
+    os._exit(1)
+
+
+def train_job(s, seed, should_stop=None):
+    """One model of a sweep, as run() gives it without the model itself; None if stopped before it began."""
+    should_stop = should_stop or WORKER["stop"].is_set
+    if should_stop():
+        return None
+    r = run(s, seed, should_stop=should_stop)
+    del r.model
+    return r
+
+
+def train_models(jobs, stop, on_done):
+    """Train one model per job (settings, seed); return {job's index: results} for the jobs that ran.
+    on_done(k, r) is called as each finishes.  Once stop.requested(), models under way stop at the end of
+    their minibatch and none more start."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    # fork where it is safe; spawn in a process with other threads (a notebook's kernel, Python 3.12 warns)
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1 \
+        else "spawn"
+    main_module = sys.modules["__main__"]
+    if not hasattr(main_module, "__spec__"):  # IPython's %run leaves none, and spawn reads it
+        main_module.__spec__ = None
+    done = {}
+    try:
+        context = multiprocessing.get_context(method)
+        stop.event = context.Event()
+        if stop.requested():  # a signal that came before the Event
+            stop.event.set()
+        pool = ProcessPoolExecutor(min(len(jobs), os.cpu_count() or 1), mp_context=context,
+                                   initializer=start_worker, initargs=(stop.event, os.getpid()))
+    except (OSError, ImportError, NotImplementedError) as e:
+        print(f"training in this process: no worker processes here ({e})", flush=True)
+        for k, (settings, seed) in enumerate(jobs):
+            r = train_job(settings, seed, stop.requested)
+            if r is not None:
+                done[k] = r
+                on_done(k, r)
+        return done
+    with pool:
+        futures = {pool.submit(train_job, settings, seed): k for k, (settings, seed) in enumerate(jobs)}
+        import matplotlib.figure  # noqa: F401  (while the workers train; they are forked by now)
+        for future in as_completed(futures):
+            r = future.result()
+            if r is not None:
+                done[futures[future]] = r
+                on_done(futures[future], r)
+    return dict(sorted(done.items()))
 
 
 def sweep(s, stop):
-    """Train one model per seed for each setting of --grid (without it, the one setting of the flags: a
-    --seeds sweep); print a table, save a figure and the table's data."""
-    grid = grid_settings(s)
-    seeds = list(dict.fromkeys(s.seeds or GRID_SEEDS))
-    jobs = [(settings, seed) for _, settings in grid for seed in seeds]
-    out = Output(s.out, GRID_FILES if s.grid else SWEEP_FILES)
+    """Train one model per seed for each setting of the grid (a --seeds sweep: the one setting of the flags);
+    print a line per model and a table; write the table (CSV and .npz) and a figure."""
+    started = time.perf_counter()
+    kind = "grid" if s.grid else "sweep"
+    points = s.grid or [({}, s)]
+    varied = list(points[0][0])
+    seeds = s.seeds or list(GRID_SEEDS)
+    jobs = [(settings, seed) for _, settings in points for seed in seeds]
+    fixed = [setting.name for setting in SETTINGS if setting.grid and setting.name not in varied]
     if not s.quiet:
-        print(f"training {len(jobs)} models: {settings_text(s, seed=False)}" +
-              (f", {len(grid)} settings x {len(seeds)} seeds" if s.grid else ""), flush=True)
+        print(f"training {len(jobs)} model{'s' * (len(jobs) > 1)}: {settings_text(s, fixed, width=10 ** 6)}"
+              + "".join(f"; {name} {', '.join(value_text(v) for v in dict.fromkeys(p[name] for p, _ in points))}"
+                        for name in varied)
+              + f"; {len(points)} setting{'s' * (len(points) > 1)} x {len(seeds)} seed{'s' * (len(seeds) > 1)}",
+              flush=True)
 
-    def finished(r):
-        if not s.quiet:
-            print(f"  seed {r['seed']}: loss {r['final_loss']:.6g}, RMSE {r['rmse']:.4f}", flush=True)
+    def model_text(k):
+        point, seed = points[k // len(seeds)][0], seeds[k % len(seeds)]
+        return " ".join([f"{name}={value_text(value)}" for name, value in point.items()] + [f"seed {seed}"])
 
-    done = train_models(s, jobs, stop, on_done=finished)
+    def finished(k, r):
+        if s.quiet:
+            return
+        epochs = len(r.loss)
+        words = {"diverged": f"diverged in epoch {epochs + 1}", "interrupted": f"interrupted in epoch {epochs + 1}"}
+        print(f"  {model_text(k)}: " + (f"{words[r.status]}, " if r.status in words else "") +
+              (f"loss {r.loss[-1]:.6g}, RMSE {r.rmse:.4f}" if epochs else "no epoch finished"), flush=True)
+
+    done = train_models(jobs, stop, finished)
     if not done:
         print(f"{stop.word()} before any model finished; nothing written", file=sys.stderr)
         return stop.exit_status()
     runs = list(done.values())
-
-    varied = [name.replace("-", "_") for name in grid[0][0]]  # as the flags, with underscores
-    table = {column: np.array([flag_text(grid[k // len(seeds)][0][name]) for k in done])
-             for name, column in zip(grid[0][0], varied)}
-    table["seed"] = np.array([r["seed"] for r in runs])
-    table["final_loss"] = np.array([r["final_loss"] for r in runs])
-    table["rmse"] = np.array([r["rmse"] for r in runs])
-    if s.future:
-        table["future_rmse"] = np.array([r["future_rmse"] for r in runs])
-    table["status"] = np.array([r["status"] for r in runs])
+    rows = [dict({name: points[k // len(seeds)][0][name] for name in varied}, seed=r.seed,
+                 final_loss=r.loss[-1] if len(r.loss) else np.nan, rmse=r.rmse,
+                 **({"future_rmse": r.future_rmse} if s.future else {}), status=r.status, epochs_done=len(r.loss))
+            for k, r in done.items()]
     if s.grid:
-        print_grid_summary(table, varied)
+        print_grid_summary(rows, varied)
     else:
-        print_sweep_table(table)
+        print_sweep_table(rows)
 
-    kind = "grid" if s.grid else "sweep"
+    out = Output(s.out, [f"{kind}.csv", f"{kind}.npz", f"{kind}.png"])
     out.plan(out.owned)
-    columns = list(table)
-    rows = [",".join(columns)] + [",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row)
-                                  for row in zip(*(table[c].tolist() for c in columns))]
-    out.text(f"{kind}.csv", "\n".join(rows) + "\n")
-    out.arrays(f"{kind}.npz", dict(table, x=runs[0]["x"], clean=runs[0]["clean"],
-                                   prediction=np.array([r["prediction"] for r in runs])))
-    figures = [plot_grid(s, table, varied) if s.grid else plot_sweep(s, runs)]
+    out.write(f"{kind}.csv", lambda path: write_csv(path, rows))
+    columns = {column: np.array([row[column] for row in rows]) for column in rows[0]}
+    fixed_settings = {name: value for name, value in recorded_settings(s).items() if name not in columns}
+    out.write(f"{kind}.npz", save_arrays(dict(fixed_settings, **columns, x=runs[0].x, clean=runs[0].clean,
+                                              prediction=np.array([r.prediction for r in runs]),
+                                              files=np.array(out.owned))))
+    figures = [plot_grid(s, rows, varied) if s.grid else plot_sweep(s, runs)]
     try:
-        out.figure(f"{kind}.png", figures[0])
-        print(out.written_text())
-        interrupted = len(runs) < len(jobs) or any(r["status"] == "interrupted" for r in runs)
-        diverged = sum(r["status"] == "diverged" for r in runs)
+        out.write(f"{kind}.png", save_figure(figures[0]))
+        print(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
+        unfinished = len(runs) < len(jobs) or any(r.status == "interrupted" for r in runs)
+        diverged = [row for row in rows if row["status"] == "diverged"]
         if stop.requested():
             print(f"{stop.word()}: {len(runs)} of {len(jobs)} models saved, some of them unfinished"
-                  if interrupted else stopped_text(stop), file=sys.stderr)
+                  if unfinished else stopped_text(stop), file=sys.stderr)
             return stop.exit_status()
         if diverged:
-            print(f"{diverged} of {len(jobs)} models diverged (their loss stopped being finite); "
-                  f"{smaller_lr_hint(s)}", file=sys.stderr)
+            lrs = [row.get("lr", s.lr) for row in diverged]
+            print(f"{len(diverged)} of {len(jobs)} models diverged (their loss stopped being finite); "
+                  f"{smaller_lr_text(lrs)}", file=sys.stderr)
         if s.show and not diverged:
             show_figures(figures)
         return 1 if diverged else 0
@@ -1462,52 +1447,77 @@ def sweep(s, stop):
         close_figures(figures)
 
 
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({key: value_text(value) if not isinstance(value, float) or np.isnan(value)
+                          else f"{value:.6g}" for key, value in row.items()} for row in rows)
+
+
 SWEEP_COLUMNS = {"final_loss": ("final loss", 11, ".6g"), "rmse": ("RMSE", 8, ".4f"),
                  "future_rmse": ("future RMSE", 12, ".4f")}  # heading, width, format
 
 
-def print_sweep_table(table):
+def print_sweep_table(rows):
     """The table, then mean, std, min and max over the models that finished training."""
-    columns = [name for name in SWEEP_COLUMNS if name in table]
+    columns = [name for name in SWEEP_COLUMNS if name in rows[0]]
 
-    def row(label, values):
+    def line(label, values):
         return f"{label:>10}" + "".join(f" {value:>{SWEEP_COLUMNS[name][1]}{SWEEP_COLUMNS[name][2]}}"
                                         for name, value in zip(columns, values))
 
     print("\n" + f"{'seed':>10}" + "".join(f" {SWEEP_COLUMNS[name][0]:>{SWEEP_COLUMNS[name][1]}}"
                                            for name in columns))
-    for k, seed in enumerate(table["seed"]):
-        status = table["status"][k]
-        print(row(seed, [table[name][k] for name in columns]) + ("" if status == "done" else f"  {status}"))
-    finished = table["status"] == "done"
-    if finished.any():
+    for row in rows:
+        print(line(row["seed"], [row[name] for name in columns]) +
+              ("" if row["status"] == "done" else f"  {row['status']}"))
+    finished = [row for row in rows if row["status"] == "done"]
+    if finished:
         for label, stat in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
-            print(row(label, [stat(table[name][finished]) for name in columns]))
+            print(line(label, [stat([row[name] for row in finished]) for name in columns]))
 
 
-def finished_rows(table, columns, setting):
-    """The rows of the table whose model finished training with these values of the varied columns."""
-    return (table["status"] == "done") & np.logical_and.reduce([table[c] == v for c, v in zip(columns, setting)])
+def settings_of(rows, names):
+    """The distinct values of the named columns, in order: numbers as numbers, then text."""
+    return sorted(dict.fromkeys(tuple(row[name] for name in names) for row in rows),
+                  key=lambda values: [(isinstance(v, str) or v is None, str(v) if isinstance(v, str) or v is None
+                                       else v) for v in values])
 
 
-def print_grid_summary(table, names):
-    """Per setting, mean +- std over its seeds of the final loss and the RMSE; then whether the settings
-    differ by more than the seeds do."""
-    settings = list(dict.fromkeys(zip(*(table[name].tolist() for name in names))))
-    width = max(len(" ".join(f"{n}={v}" for n, v in zip(names, setting))) for setting in settings)
-    print(f"\n{'setting':<{width}} {'final loss (mean +- std)':>26} {'RMSE (mean +- std)':>20} {'seeds':>6}")
+def finished_runs(rows, names, setting):
+    return [row for row in rows if row["status"] == "done" and tuple(row[name] for name in names) == setting]
+
+
+def setting_text(names, setting):
+    return " ".join(f"{name}={value_text(value)}" for name, value in zip(names, setting))
+
+
+def print_grid_summary(rows, names):
+    """Per setting, mean +- std over its finished seeds of the final loss and the RMSE (and the future
+    RMSE); then whether the settings differ by more than the seeds do, among settings with 2 or more."""
+    settings = settings_of(rows, names)
+    width = max(len(setting_text(names, setting)) for setting in settings)
+    future = "future_rmse" in rows[0]
+    print(f"\n{'setting':<{width}} {'final loss (mean +- std)':>26} {'RMSE (mean +- std)':>20}"
+          + (f" {'future RMSE':>20}" if future else "") + f" {'seeds':>6}")
     means, errors = [], []
     for setting in settings:
-        rows = finished_rows(table, names, setting)
-        loss, error = table["final_loss"][rows], table["rmse"][rows]
-        label = " ".join(f"{n}={v}" for n, v in zip(names, setting))
-        if not rows.any():
+        finished = finished_runs(rows, names, setting)
+        label = setting_text(names, setting)
+        if not finished:
             print(f"{label:<{width}} {'(no model finished)':>26}")
             continue
+        loss, error = (np.array([row[key] for row in finished]) for key in ("final_loss", "rmse"))
+        extra = ""
+        if future:
+            ahead = np.array([row["future_rmse"] for row in finished])
+            extra = f" {ahead.mean():>10.4f} +- {ahead.std():<6.4f}"
         print(f"{label:<{width}} {loss.mean():>14.4g} +- {loss.std():<8.2g} {error.mean():>10.4f} +- "
-              f"{error.std():<6.4f} {rows.sum():>6}")
-        means.append(error.mean())
-        errors.append(error.std() / np.sqrt(rows.sum()))
+              f"{error.std():<6.4f}{extra} {len(finished):>6}")
+        if len(finished) > 1:
+            means.append(error.mean())
+            errors.append(error.std() / np.sqrt(len(finished)))
     if len(means) > 1:
         spread, noise = float(np.std(means)), float(np.mean(errors))
         verdict = ("the settings differ by more than the seeds do" if spread > 2 * noise else
@@ -1516,157 +1526,270 @@ def print_grid_summary(table, names):
               f"by about {noise:.4f} (std over seeds / sqrt(seeds)): {verdict}")
 
 
+def plot_sweep(s, runs):
+    """Every model's prediction over the clean sine: one legend entry each for a dozen models or fewer;
+    past that, coloured by RMSE on a scale, the best and the worst named.  Unfinished models are dashed."""
+    import matplotlib
+    x = runs[0].x
+    fig = new_figure(s.show, "Closed-loop predictions, one model per seed", (9, 6.5))
+    ax = fig.subplots()
+    ax.plot(x, runs[0].clean, color="black", lw=2.5, label="clean sine")
+    ranked = sorted((r for r in runs if np.isfinite(r.rmse)), key=lambda r: r.rmse)
+
+    def style(r):
+        return {"ls": "-" if r.status == "done" else "--"}
+
+    def label(r):
+        return f"seed {r.seed}: RMSE {r.rmse:.3f}" + ("" if r.status == "done" else f" ({r.status})")
+    if len(runs) <= LEGEND_ENTRIES:
+        colors = matplotlib.colormaps["tab20" if len(runs) > 10 else "tab10"].colors
+        for r, color in zip(runs, colors):
+            ax.plot(x, r.prediction, color=color, lw=1, label=label(r), **style(r))
+    elif ranked:
+        cmap = matplotlib.colormaps["viridis"]
+        norm = matplotlib.colors.Normalize(ranked[0].rmse, ranked[-1].rmse)
+        for r in reversed(ranked):  # the best drawn last, on top
+            ax.plot(x, r.prediction, color=cmap(norm(r.rmse)), lw=0.8, alpha=0.7, **style(r))
+        for r, word in ((ranked[0], "best"), (ranked[-1], "worst")):
+            ax.plot(x, r.prediction, color=cmap(norm(r.rmse)), lw=2, label=f"{word}: {label(r)}", **style(r))
+        fig.colorbar(matplotlib.cm.ScalarMappable(norm, cmap), ax=ax, label="closed-loop RMSE", pad=0.01)
+    ax.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
+    unfinished = " (dashed: training did not finish)" if any(r.status != "done" for r in runs) else ""
+    title = f"Closed-loop predictions, {len(runs)} models, one per seed{unfinished}\n{settings_text(s)}"
+    finish_wave_plot(fig, ax, x, title, legend_columns=4)
+    return fig
+
+
+def plot_grid(s, rows, names):
+    """For each setting of the grid every finished seed's RMSE as a dot and the mean +- std as a diamond, the
+    script's defaults marked; with two or more varied settings, coloured by the last one."""
+    import matplotlib
+    settings = settings_of(rows, names)
+    defaults = tuple(SETTING[name].default() for name in names)
+    columns = min(len(settings), 16)
+    fig_rows = math.ceil(len(settings) / columns)
+    fig = new_figure(s.show, "Closed-loop RMSE for each setting",
+                     (max(7, 1.2 + 0.9 * columns), 1.4 + (3 + 0.15 * len(names)) * fig_rows))
+    axes = np.atleast_1d(fig.subplots(fig_rows, 1, squeeze=False)[:, 0])
+    colors = matplotlib.colormaps["tab10"].colors
+    groups = list(dict.fromkeys(setting[-1] for setting in settings))
+    finite = [row["rmse"] for row in rows if row["status"] == "done" and np.isfinite(row["rmse"])] or [0, 1]
+    for k, setting in enumerate(settings):
+        ax, x = axes[k // columns], k % columns
+        color = colors[groups.index(setting[-1]) % len(colors)] if len(names) > 1 else "tab:blue"
+        rmses = np.array([row["rmse"] for row in finished_runs(rows, names, setting)])
+        ax.plot(np.full(len(rmses), x), rmses, "o", color=color, alpha=0.45, ms=5)
+        if len(rmses):
+            ax.errorbar(x + 0.18, rmses.mean(), rmses.std(), fmt="D", color=color, capsize=4, ms=6)
+        else:
+            ax.text(x, np.mean(finite), "no model\nfinished", ha="center", fontsize=7, color="0.4")
+        if setting == defaults:
+            ax.axvspan(x - 0.4, x + 0.4, color="0.9", zorder=0)
+    for k, ax in enumerate(axes):
+        part = settings[k * columns:(k + 1) * columns]
+        ax.set_xticks(range(len(part)))
+        ax.set_xticklabels(["\n".join(f"{name}={value_text(v)}" for name, v in zip(names, setting))
+                            for setting in part], fontsize=7)
+        ax.set_xlim(-0.6, columns - 0.4)
+        ax.set_ylim(min(finite) * 0.9 - 0.01, max(finite) * 1.1 + 0.01)
+        ax.set_ylabel("closed-loop RMSE")
+        ax.grid(True, axis="y", alpha=0.3)
+    if len(names) > 1:
+        handles = [matplotlib.lines.Line2D([], [], color=colors[k % len(colors)], marker="D", ls="")
+                   for k in range(len(groups))]
+        axes[0].legend(handles, [f"{names[-1]}={value_text(v)}" for v in groups], fontsize=8, loc="upper right")
+    shaded = " (shaded: the script's defaults)" if defaults in settings else ""
+    fixed = settings_text(s, [name for name in SETTING if SETTING[name].grid and name not in names], width=130)
+    title = (f"Each seed's RMSE (dots) and their mean +- std (diamond), seeds "
+             f"{' '.join(str(seed) for seed in dict.fromkeys(row['seed'] for row in rows))}{shaded}\n"
+             f"varied: {', '.join(names)}; the rest: {fixed}")
+    axes[0].set_title(title, fontsize=8)
+    set_margins(fig, title.count("\n") + 1, 0.2 + 0.15 * len(names), hspace=0.1 + 0.2 * len(names))
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------------------
-# Command line
+# Command line.  The parser, its checks and --grid all come from SETTINGS.
 # ----------------------------------------------------------------------------------------------------------
 PROG = "train_sin_lstm.py"
 
 
+class SettingError(Exception):
+    """A setting that cannot work; the message names it, its value and what would work."""
+
+
+class Exit(Exception):
+    """argparse is done (--help): the exit status."""
+
+
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):
-        """One line on stderr and exit status 2, instead of the usage text."""
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        raise SettingError(f"{message} (see --help)")
+
+    def exit(self, status=0, message=None):
+        if message:
+            print(message, file=sys.stderr, end="")
+        raise Exit(status)
 
 
-def whole_number(text):
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-
-
-def number(text):
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
-GRID_SEEDS = (773, 326, 512, 138)  # the original author's, for a grid without --seeds
-
-
-def true_false(text):
-    if text.lower() not in ("true", "false"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
-    return text.lower() == "true"
-
-
-def loss_name(text):
-    if text not in LOSSES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LOSSES)}")
-    return text
-
-
-GRID_NAMES = {"epochs": whole_number, "batch-size": whole_number, "time-size": whole_number,
-              "hidden-size": whole_number, "lr": number, "loss": loss_name, "max-grad": number,
-              "stateful": true_false}  # setting: the function that reads one of its values
-
-
-def flag_text(value):
-    """A grid value as its flag would take it."""
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
-
-
-def grid_settings(s):
-    """[(varied values {name: value}, settings)] for every combination of --grid, each checked; a plain
-    --seeds sweep is the grid of one setting, s itself, with nothing varied."""
-    if not s.grid:
-        return [({}, s)]
-    values = {}
-    for item in s.grid:
-        name, _, texts = item.partition("=")
-        if name not in GRID_NAMES:
-            raise SettingError(f"--grid {item}: unknown setting {name!r}; one of {', '.join(GRID_NAMES)}")
-        if not texts or "" in texts.split(","):
-            raise SettingError(f"--grid {item}: give the values as {name}=V1,V2,...")
-        try:
-            values[name] = list(dict.fromkeys(GRID_NAMES[name](text) for text in texts.split(",")))
-        except argparse.ArgumentTypeError as e:
-            raise SettingError(f"--grid {item}: {e}") from None
-    grid = []
-    for combination in itertools.product(*values.values()):
-        varied = dict(zip(values, combination))
-        settings = argparse.Namespace(**dict(vars(s), grid=None, seeds=None))
-        for name, value in varied.items():
-            setattr(settings, name.replace("-", "_"), value)
-        try:
-            check_settings(settings)
-        except SettingError as e:
-            label = " ".join(f"{n}={flag_text(v)}" for n, v in varied.items())
-            raise SettingError(f"--grid combination {label}: {e}") from None
-        grid.append((varied, settings))
-    return grid
-
-
-def parse_args(argv=None):
-    p = ArgumentParser(prog=PROG, description="Train an LSTM on a noisy sine wave (NumPy only), let it "
-                       "generate the wave closed-loop, and plot both.  Defaults: the constants at the top.")
-    p.add_argument("--seed", type=whole_number, default=SEED,
-                   help="seeds the noise, the weights and the shuffling (default %(default)s)")
-    p.add_argument("--epochs", type=whole_number, default=EPOCHS, help="(default %(default)s)")
-    p.add_argument("--batch-size", type=whole_number, default=BATCH_SIZE,
-                   help="windows per minibatch (default %(default)s)")
-    p.add_argument("--time-size", type=whole_number, default=TIME_SIZE,
-                   help="steps per window, the BPTT length (default %(default)s)")
-    p.add_argument("--hidden-size", type=whole_number, default=HIDDEN_SIZE,
-                   help="LSTM units (default %(default)s)")
-    p.add_argument("--lr", type=number, default=LEARNING_RATE, help="SGD learning rate (default %(default)s)")
-    p.add_argument("--loss", choices=LOSSES, default=LOSS,
-                   help="score the last step of each window or every step (default %(default)s)")
-    state = p.add_mutually_exclusive_group()
-    state.add_argument("--stateless", dest="stateful", action="store_false", default=STATEFUL,
-                       help="start every forward pass from zero state")
-    state.add_argument("--stateful", dest="stateful", action="store_true", default=STATEFUL,
-                       help="carry the state across minibatches and into prediction "
-                            f"({'the default' if STATEFUL else 'not the default'})")
-    p.add_argument("--max-grad", type=number, default=MAX_GRAD, metavar="G",
-                   help="clip the gradients to a joint L2 norm of at most G, as the book's trainer "
-                        f"(default: {'off' if MAX_GRAD is None else MAX_GRAD})")
-    p.add_argument("--future", type=whole_number, default=FUTURE,
-                   help="closed-loop steps to generate past the end of the data (default %(default)s)")
-    p.add_argument("--snapshots", type=whole_number, default=SNAPSHOTS, metavar="K",
-                   help="take the closed-loop prediction at K epochs during training: learning.png "
-                        "(default %(default)s)")
-    p.add_argument("--animate", action="store_true",
-                   help=f"learning.gif, a frame per snapshot ({ANIMATION_FRAMES} without --snapshots)")
-    p.add_argument("--gates", action="store_true",
-                   help="record the LSTM's gates while it generates the wave: gates.png")
-    p.add_argument("--seeds", type=whole_number, nargs="+", metavar="S",
+def make_parser():
+    p = ArgumentParser(prog=PROG, argument_default=argparse.SUPPRESS,
+                       description="Train an LSTM on a noisy sine wave (NumPy only), let it generate the wave "
+                                   "closed-loop, and plot both.  Defaults: the constants at the top of the script.")
+    for setting in SETTINGS:
+        if not setting.flag:
+            continue
+        text = f"{setting.help} ({setting.constant}, default {value_text(setting.default())})"
+        if setting.type is bool:
+            group = p.add_mutually_exclusive_group()
+            group.add_argument(setting.flag, dest=setting.name, action="store_true", help=text)
+            group.add_argument(setting.off, dest=setting.name, action="store_false", help=f"the opposite")
+        else:
+            p.add_argument(setting.flag, dest=setting.name, type=setting.parse, help=text,
+                           metavar=setting.flag[2:].upper().replace("-", "_"))
+    p.add_argument("--seeds", type=SETTING["seed"].parse, nargs="+", metavar="S",
                    help="train one model per seed and compare them: sweep.png, sweep.csv, sweep.npz")
     p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2",
-                   help="train every combination of these values of settings (" + ", ".join(GRID_NAMES) +
-                        "), each with every seed of --seeds (default: " + " ".join(map(str, GRID_SEEDS)) +
-                        "): grid.png, grid.csv, grid.npz")
-    p.add_argument("--gradcheck", action="store_true",
+                   help="train every combination of these values of " +
+                        ", ".join(s.flag[2:] for s in SETTINGS if s.grid) + " with every seed of --seeds "
+                        f"(default {' '.join(map(str, GRID_SEEDS))}): grid.png, grid.csv, grid.npz")
+    p.add_argument("--gradcheck", action="store_true", default=False,
                    help="check the model's gradients against central differences instead of training")
-    p.add_argument("--out", default=OUT_DIR, help="folder for the figures and arrays (default %(default)s)")
-    p.add_argument("--no-show", dest="show", action="store_false", help="only save the figures")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    return p.parse_args(argv)
+    p.add_argument("--no-show", dest="show", action="store_false", default=True, help="only save the figures")
+    p.add_argument("--quiet", action="store_true", default=False, help="no progress lines")
+    return p
+
+
+def settings_from(given):
+    """The settings: the constants at the top, overridden by what the flags gave; checked."""
+    s = argparse.Namespace(**{setting.name: setting.default() for setting in SETTINGS})
+    vars(s).update(given)
+    for setting in sorted(SETTINGS, key=lambda setting: bool(setting.flag)):  # the data constants first
+        value = getattr(s, setting.name)
+        problem = setting.problem(value)
+        if problem:
+            raise SettingError(f"{setting.label()} = {value!r}: {problem}")
+    n_inputs, B, T = N_POINTS - 1, s.batch_size, s.time_size
+    needed = B * minibatches_per_epoch(B)
+    if needed > n_inputs - T:
+        batches = [b for b in range(1, n_inputs // 2 + 1) if b * minibatches_per_epoch(b) <= n_inputs - T]
+        advice = f"use --time-size {n_inputs - needed} or less"
+        if batches:
+            advice += f", or with --time-size {T} a batch size in {ranges_text(batches)}"
+        raise SettingError(f"--batch-size {B} with --time-size {T}: an epoch takes {minibatches_per_epoch(B)} "
+                           f"minibatches x {B} = {needed} windows, but {n_inputs} inputs give only "
+                           f"{n_inputs - T} windows of {T} steps; {advice}")
+    return s
+
+
+def ranges_text(numbers):
+    """[1, 2, 3, 7, 9, 10] -> '1-3, 7, 9-10'."""
+    parts, start = [], None
+    for k, n in enumerate(numbers):
+        start = n if start is None else start
+        if k + 1 == len(numbers) or numbers[k + 1] != n + 1:
+            parts.append(str(n) if n == start else f"{start}-{n}")
+            start = None
+    return ", ".join(parts)
+
+
+def parse(argv):
+    """The settings of these command-line words; s.grid is the grid's [(varied {name: value}, settings)]."""
+    parser = make_parser()
+    given = vars(parser.parse_args(argv))
+    modes = {name: given.pop(name, None) for name in ("seeds", "grid", "gradcheck", "show", "quiet")}
+    s = settings_from(given)
+    vars(s).update(modes)
+    for seed in s.seeds or []:
+        problem = SETTING["seed"].problem(seed)
+        if problem:
+            raise SettingError(f"--seeds {seed}: {problem}")
+    several = "--seeds" if s.seeds else "--grid" if s.grid else None
+    single = [flag for flag, name in (("--seed", "seed"), ("--snapshots", "snapshot_count"),
+                                      ("--animate", "animate"), ("--gates", "gates")) if name in given]
+    if several and (single or s.gradcheck):
+        raise SettingError(f"{(single or ['--gradcheck'])[0]} is for a single run, not with {several}"
+                           + (" (give the seeds in --seeds)" if single[:1] == ["--seed"] else ""))
+    if several and (s.snapshot_count or s.animate or s.gates):
+        raise SettingError(f"SNAPSHOTS, ANIMATE and GATES are for a single run, not with {several}")
+    s.grid = grid_points(parser, given, s.grid) if s.grid else None
+    return s
+
+
+def grid_points(parser, given, items):
+    """Every combination of the grid's values, as the settings of the flags plus the point's own flags."""
+    import itertools
+    values = {}
+    for item in items:
+        key, _, texts = item.partition("=")
+        setting = next((setting for setting in SETTINGS if setting.grid and key.replace("_", "-") in
+                        (setting.flag[2:], setting.name.replace("_", "-"))), None)
+        if setting is None:
+            raise SettingError(f"--grid {item}: unknown setting {key!r}; one of "
+                               + ", ".join(setting.flag[2:] for setting in SETTINGS if setting.grid))
+        if setting.name in values:
+            raise SettingError(f"--grid {item}: {key} is named twice; give all its values at once")
+        if not texts or "" in texts.split(","):
+            raise SettingError(f"--grid {item}: give the values as {key}=V1,V2,...")
+        try:
+            values[setting.name] = list(dict.fromkeys(setting.parse(text) for text in texts.split(",")))
+        except argparse.ArgumentTypeError as e:
+            raise SettingError(f"--grid {item}: {e}") from None
+    points = []
+    for combination in itertools.product(*values.values()):
+        point = dict(zip(values, combination))
+        flags = [word for name, value in point.items() for word in SETTING[name].flags(value)]
+        try:
+            settings = settings_from(dict(given, **vars(parser.parse_args(flags))))
+        except SettingError as e:
+            raise SettingError(f"--grid combination {setting_text(point, point.values())}: {e}") from None
+        vars(settings).update(show=False, quiet=True, seeds=None, grid=None, gradcheck=False)
+        points.append((point, settings))
+    return points
+
+
+def check_matplotlib():
+    """A run draws its figures with matplotlib: say so before training if it is missing."""
+    import importlib.util
+    try:
+        found = importlib.util.find_spec("matplotlib") is not None
+    except ImportError:
+        found = False
+    if not found:
+        raise SettingError("matplotlib is not installed, and a run draws its figures with it: "
+                           "pip install -r requirements.txt (--gradcheck works without it)")
+
+
+def prepare_out_dir(path):
+    """Create the output folder and make sure a file can be written there, before any training."""
+    if os.path.isfile(path):
+        raise SettingError(f"--out {path}: that is a file; give a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as e:
+        raise SettingError(f"--out {path}: cannot write there ({e.strerror or e})") from None
 
 
 def main(argv=None):
+    """Run what the command-line words say; return the exit status (never raise SystemExit)."""
     try:
+        s = parse(argv)
+        if s.gradcheck:
+            return gradient_check(s)  # no handlers: Ctrl-C (KeyboardInterrupt) stops it at once
+        check_matplotlib()
+        prepare_out_dir(s.out)
         with StopSignals() as stop:
-            if __name__ == "__main__" and hasattr(signal, "pthread_sigmask"):
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)  # held since the top of the file
-            s = parse_args(argv)
-            check_settings(s)
-            if not s.gradcheck:
-                check_matplotlib()
-                prepare_out_dir(s.out)
-                return sweep(s, stop) if s.seeds or s.grid else train_once(s, stop)
-        if stop.requested():
-            print(f"{stop.word()} before the gradient check started", file=sys.stderr)
-            return stop.exit_status()
-        return gradient_check(s)  # outside the handlers: Ctrl-C (KeyboardInterrupt) stops it at once
+            return sweep(s, stop) if s.seeds or s.grid else single_run(s, stop)
+    except Exit as e:
+        return e.args[0]
     except SettingError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     except WriteError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # before training (the settings check) or during --gradcheck
+    except KeyboardInterrupt:  # during --gradcheck, or before the handlers were in place
         print("interrupted; nothing written", file=sys.stderr)
         return 128 + signal.SIGINT
 
@@ -1674,5 +1797,6 @@ def main(argv=None):
 if __name__ == "__main__":
     status = main()
     if sys.argv[0] in getattr(sys, "orig_argv", ()):  # this file is the program, not %run in a kernel:
-        gc.freeze()  # it ends now; spare the interpreter a walk through matplotlib's objects (about 10 %)
+        import gc
+        gc.freeze()  # it ends now; spare the interpreter a walk through matplotlib's objects
     sys.exit(status)

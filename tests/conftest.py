@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -15,25 +16,53 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 threadpool_limits(1)
 
 
-def headless_env():
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: needs real signals, a fresh interpreter or a Jupyter kernel")
+
+
+def headless_env(**extra):
     """The environment of a machine with no display: no DISPLAY, no MPLBACKEND."""
-    return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND", "WAYLAND_DISPLAY")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND", "WAYLAND_DISPLAY")}
+    return dict(env, **extra)
 
 
 @pytest.fixture
-def run_script(tmp_path):
-    """Run train_sin_lstm.py with flags, as a user would, in a temporary folder; return the finished process."""
-    def run(*flags, script=SCRIPT, timeout=120):
-        return subprocess.run([sys.executable, script, *map(str, flags)], cwd=tmp_path, env=headless_env(),
-                              capture_output=True, text=True, timeout=timeout)
+def run_main(tmp_path, capsys):
+    """main(flags) in this process, writing into tmp_path/results: (status, stdout, stderr)."""
+    def run(*flags):
+        flags = [str(flag) for flag in flags]
+        if "--out" not in flags:
+            flags += ["--out", str(tmp_path / "results")]
+        status = train_sin_lstm.main(flags + ["--no-show"])
+        out, err = capsys.readouterr()
+        return status, out, err
     return run
+
+
+def start_script(*flags, script=SCRIPT, env=None, **kwargs):
+    """The script as a user starts it, headless: a running process with pipes."""
+    return subprocess.Popen([sys.executable, str(script), *map(str, flags)], env=env or headless_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def run_script(*flags, timeout=120, **kwargs):
+    """The script run to its end as a user runs it: the finished process, with stdout and stderr."""
+    process = start_script(*flags, **kwargs)
+    out, err = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def run_with_flags(*flags):
     """One experiment in this process, with the settings these flags give."""
-    s = train_sin_lstm.parse_args([str(flag) for flag in flags])
-    train_sin_lstm.check_settings(s)
+    s = train_sin_lstm.parse([str(flag) for flag in flags])
     return train_sin_lstm.run(s, s.seed)
+
+
+def wait_until(condition, timeout=30, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def edited_script(folder, old, new):
@@ -50,9 +79,9 @@ def break_gradient(monkeypatch, layer, index, factor):
     """Make layer.backward return its parameter gradient number `index` times `factor`: a wrong gradient."""
     backward = layer.backward
 
-    def wrong_backward(self, dout):
-        dx = backward(self, dout)
+    def wrong_backward(self, *args):
+        result = backward(self, *args)
         self.grads[index] *= factor
-        return dx
+        return result
 
     monkeypatch.setattr(layer, "backward", wrong_backward)

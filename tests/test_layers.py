@@ -1,4 +1,5 @@
-"""Every backward pass against central differences, in float64; the fast LSTM against the book's.
+"""Layers and gradients: every backward pass against central differences, in float64; the fast LSTM
+against the book's.
 
 numerical_gradient and relative_error are the script's own (the same check as --gradcheck); the first
 tests show that they measure what they claim.  Tolerance: the script's GRADIENT_TOLERANCE, 1e-6.
@@ -11,6 +12,7 @@ from conftest import break_gradient
 
 TOL = m.GRADIENT_TOLERANCE
 N, T, D, H = 3, 5, 2, 4  # D > 1 and N != H so that a transposed product cannot go unnoticed
+LOSSES = m.SETTING["loss_function"].type
 
 
 @pytest.fixture
@@ -95,7 +97,7 @@ def test_time_lstm(rng, arrives, time_lstm):
 
 def test_fast_time_lstm_equals_the_books_time_lstm(rng):
     """FastTimeLSTM's arrangement computes exactly what the book's TimeLSTM (T LSTM layers) computes:
-    outputs, carried state, dxs and every weight gradient, in float64."""
+    outputs, carried state, dxs, every weight gradient and the last step's gates, in float64."""
     xs, dhs = rng.randn(N, T, D), rng.randn(N, T, H)
     Wx, Wh, b = rng.randn(D, 4 * H), rng.randn(H, 4 * H), rng.randn(4 * H)
     h0, c0 = rng.randn(N, H), rng.randn(N, H)
@@ -104,7 +106,9 @@ def test_fast_time_lstm_equals_the_books_time_lstm(rng):
     for layer in (book, fast):
         layer.set_state(h0, c0)
         hs = layer.forward(xs)
-        results.append((hs, layer.h, layer.c, layer.backward(dhs), *[grad.copy() for grad in layer.grads]))
+        last = layer.last_step()
+        results.append((hs, layer.h, layer.c, *(last[k] for k in sorted(last)), layer.backward(dhs),
+                        *[grad.copy() for grad in layer.grads]))
     assert len(book.layers) == T and all(isinstance(layer, m.LSTM) for layer in book.layers)
     for expected, got in zip(*results):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
@@ -146,12 +150,11 @@ def test_mse_loss(rng, many_to_one):
     check(loss, {"ys": ys}, {"ys": layer.backward()})
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["FastTimeLSTM", "TimeLSTM"])
-@pytest.mark.parametrize("loss", m.LOSSES)
+@pytest.mark.parametrize("time_layer", TIME_LSTMS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("stateful", [True, False])
-def test_whole_model(rng, loss, stateful, fast, monkeypatch):
-    monkeypatch.setattr(m, "FAST_LSTM", fast)
-    model = m.SimpleRnnlm(rng, hidden_size=H, stateful=stateful, many_to_one=loss == "many-to-one",
+def test_whole_model(rng, loss, stateful, time_layer):
+    model = m.SimpleRnnlm(rng, time_layer, hidden_size=H, stateful=stateful, many_to_one=loss == "many-to-one",
                           dtype=np.float64)
     xs, ts = rng.randn(N, T, 1), rng.randn(N, T, 1)
     h0, c0 = rng.randn(N, H), rng.randn(N, H)
@@ -160,13 +163,11 @@ def test_whole_model(rng, loss, stateful, fast, monkeypatch):
     assert max(errors) <= TOL, dict(zip(m.PARAM_NAMES, errors))
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["FastTimeLSTM", "TimeLSTM"])
-def test_whole_model_check_catches_a_wrong_gradient(rng, monkeypatch, fast):
+@pytest.mark.parametrize("time_layer", TIME_LSTMS, ids=lambda c: c.__name__)
+def test_whole_model_check_catches_a_wrong_gradient(rng, monkeypatch, time_layer):
     """The check used by --gradcheck fails when a backward pass is wrong (here: dWh off by 1%)."""
-    monkeypatch.setattr(m, "FAST_LSTM", fast)
-    break_gradient(monkeypatch, m.FastTimeLSTM if fast else m.TimeLSTM, 1, 1.01)
-    model = m.SimpleRnnlm(rng, hidden_size=H, dtype=np.float64)
-    assert isinstance(model.lstm_layer, m.FastTimeLSTM) == fast
+    break_gradient(monkeypatch, time_layer, 1, 1.01)
+    model = m.SimpleRnnlm(rng, time_layer, hidden_size=H, dtype=np.float64)
     errors = m.model_gradient_errors(model, rng.randn(N, T, 1), rng.randn(N, T, 1))
     assert errors[1] > TOL and max(errors[:1] + errors[2:]) <= TOL
 
@@ -184,3 +185,20 @@ def test_clip_grads_against_a_hand_computation(rng):
     m.clip_grads(unclipped, norm * 2)  # under the bound: untouched
     for got, g in zip(unclipped, grads):
         np.testing.assert_array_equal(got, g)
+
+
+def test_gradcheck_reports_every_parameter(run_main, tmp_path):
+    status, out, err = run_main("--gradcheck", "--hidden-size", 6, "--batch-size", 5, "--time-size", 5)
+    assert status == 0, err
+    for name in m.PARAM_NAMES:
+        line = next(line for line in out.splitlines() if line.startswith(name + " "))
+        assert line.split()[-1] == "ok" and float(line.split()[-2]) <= 1e-6
+    assert "5 of 5 within 1e-06" in out
+    assert not (tmp_path / "results").exists()
+
+
+def test_gradcheck_fails_on_a_wrong_gradient(monkeypatch, run_main):
+    break_gradient(monkeypatch, m.TimeAffine, 1, 0.5)
+    status, out, err = run_main("--gradcheck", "--hidden-size", "4", "--stateless", "--loss", "many-to-many")
+    assert status == 1
+    assert "affine_b" in out and "WRONG" in out and "4 of 5 within" in out

@@ -1,0 +1,173 @@
+"""Files and figures: a results folder never mixes two runs, writes are atomic, figures are readable."""
+import os
+import resource
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import train_sin_lstm as m
+from conftest import SCRIPT, headless_env
+
+RUN_NAMES = [name for name, _, _ in m.RUN_FILES]
+
+
+def names(folder):
+    return set(os.listdir(folder))
+
+
+def files_recorded(path):
+    return set(np.load(path)["files"].tolist())
+
+
+def test_a_diverged_run_after_a_good_one_leaves_no_old_waveform(run_main, tmp_path):
+    folder = tmp_path / "results"
+    assert run_main("--epochs", 3)[0] == 0
+    assert "waveform.png" in names(folder)
+    status, out, err = run_main("--epochs", 3, "--lr", 1)
+    assert status == 1
+    assert names(folder) == {"results.npz", "loss.png"}
+    assert f"removed {folder}/waveform.png (an earlier run's)" in out
+    assert files_recorded(folder / "results.npz") == {"results.npz", "loss.png"}
+
+
+def test_a_plain_run_removes_the_optional_figures_and_temporary_files_of_an_earlier_run(run_main, tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    optional = {"learning.png", "learning.gif", "gates.png"}
+    left_behind = {".learning.gif.x1y2z3.tmp.gif", ".results.npz.abc.tmp.npz"}  # of a killed run
+    for name in optional | left_behind | {"notes.txt", "sweep.csv"}:
+        (folder / name).write_text("from an earlier run, or the user's")
+    status, out, err = run_main("--epochs", 3)
+    assert status == 0, err
+    assert names(folder) == {"results.npz", "loss.png", "waveform.png", "notes.txt", "sweep.csv"}
+    removed = next(line for line in out.splitlines() if "removed" in line)
+    assert all(f"{folder}/{name}" in removed for name in optional)
+    assert files_recorded(folder / "results.npz") == {"results.npz", "loss.png", "waveform.png"}
+
+
+def test_a_sweep_after_a_single_run_keeps_the_single_runs_files(run_main, tmp_path):
+    folder = tmp_path / "results"
+    assert run_main("--epochs", 3)[0] == 0
+    before = {name: (folder / name).read_bytes() for name in names(folder)}
+    status, out, err = run_main("--seeds", 1, 2, "--epochs", 2)
+    assert status == 0, err
+    assert names(folder) == set(before) | {"sweep.csv", "sweep.npz", "sweep.png"}
+    assert all((folder / name).read_bytes() == data for name, data in before.items())
+    assert "removed" not in out
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path):
+    path = tmp_path / "results.npz"
+    path.write_bytes(b"the good old file")
+
+    def write_half_then_fail(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"half of a new ")
+        raise OSError(28, "No space left on device")
+
+    out = m.Output(str(tmp_path), RUN_NAMES)
+    with pytest.raises(m.WriteError, match="could not write .*results.npz .No space left on device.; nothing"):
+        out.write("results.npz", write_half_then_fail)
+    assert path.read_bytes() == b"the good old file"
+    assert os.listdir(tmp_path) == ["results.npz"]
+    out.write("results.npz", lambda tmp: open(tmp, "wb").write(b"new"))
+    assert path.read_bytes() == b"new" and os.listdir(tmp_path) == ["results.npz"]
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~out.umask)  # as any new file, not 0o600
+
+
+@pytest.mark.slow
+def test_a_full_disk_gives_one_line_naming_the_file(tmp_path):
+    def small_files():  # as `ulimit -f 60`: no file may grow past 60 KiB (results.npz ~55, waveform.png ~75)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60 * 1024, 60 * 1024))
+
+    done = subprocess.run([sys.executable, SCRIPT, "--epochs", "3", "--future", "200", "--out", tmp_path],
+                          env=headless_env(), capture_output=True, text=True, timeout=120, preexec_fn=small_files)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith(f"train_sin_lstm.py: error: could not write {tmp_path}/")
+    assert "(File too large)" in lines[0] and f"wrote {tmp_path}/results.npz, {tmp_path}/loss.png" in lines[0]
+    assert not [name for name in os.listdir(tmp_path) if ".tmp" in name]
+
+
+def settings(*flags):
+    s = m.parse([str(flag) for flag in flags] + ["--no-show"])
+    return s
+
+
+def fake_runs(n, length=m.N_POINTS):
+    x, clean = m.sample_sine(length - m.N_POINTS)
+    return [SimpleNamespace(x=x, clean=clean, prediction=clean + 0.01 * k, seed=k, rmse=0.01 * k, status="done")
+            for k in range(n)]
+
+
+def legend_labels(fig):
+    return [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+
+
+@pytest.mark.parametrize("n", [3, 20, 91])
+def test_a_sweep_figure_of_any_size_is_readable(tmp_path, n):
+    fig = m.plot_sweep(settings(), fake_runs(n))
+    labels = legend_labels(fig)
+    assert len(labels) <= m.LEGEND_ENTRIES + 3  # the models, the clean sine, the warm-up's end
+    if n > m.LEGEND_ENTRIES:
+        assert any(label.startswith("best: seed 0") for label in labels)
+        assert any(label.startswith(f"worst: seed {n - 1}") for label in labels)
+        assert len(fig.axes) == 2  # the colour scale
+    m.Output(str(tmp_path), ["sweep.png"]).write("sweep.png", m.save_figure(fig))
+    assert os.path.getsize(tmp_path / "sweep.png") > 0
+
+
+def test_a_sweep_figure_marks_the_end_of_the_data():
+    fig = m.plot_sweep(settings("--future", 20), fake_runs(2, m.N_POINTS + 20))
+    assert "end of the data" in legend_labels(fig)
+
+
+@pytest.mark.parametrize("losses", [[0.67], [0.67, 0.25], []])
+def test_a_short_loss_curve_is_visible_on_a_sensible_axis(losses):
+    fig = m.plot_loss(settings(), SimpleNamespace(loss=np.array(losses), seed=773))
+    ax = fig.axes[0]
+    line = ax.get_lines()[0]
+    low, high = ax.get_xlim()
+    assert 0 < low <= 1 and high >= max(len(losses), 1)  # no negative epochs
+    ticks = [tick for tick in ax.get_xticks() if low <= tick <= high]
+    assert ticks and all(tick == int(tick) for tick in ticks)  # whole epochs
+    if losses:
+        assert line.get_marker() == "o" and ax.get_yscale() == "log" and "(log scale)" in ax.get_title()
+    else:
+        assert "(log scale)" not in ax.get_title() and ax.get_yscale() == "linear"
+        assert "no epoch finished" in [text.get_text() for text in ax.texts]
+
+
+def test_a_one_sample_warm_up_is_drawn_and_named_in_the_singular():
+    s = settings("--time-size", 1, "--epochs", 2)
+    fig = m.plot_waveform(s, m.run(s, s.seed))
+    warm_up = next(line for line in fig.axes[0].get_lines() if line.get_label().startswith("warm-up"))
+    assert warm_up.get_label() == "warm-up: 1 clean sample given" and warm_up.get_marker() == "o"
+
+
+def test_the_y_label_and_the_legend_are_inside_the_image(tmp_path):
+    from matplotlib.image import imread
+    s = settings("--epochs", 2)
+    r = SimpleNamespace(loss=np.array([1.5e25, 3e27, 1e30]), seed=773)  # wide tick labels
+    m.Output(str(tmp_path), ["loss.png"]).write("loss.png", m.save_figure(m.plot_loss(s, r)))
+    image = imread(tmp_path / "loss.png")
+    assert (image[:, :3, :3] == 1).all()  # the image's left edge is background: nothing cut there
+    assert (image[:, :40, :3] < 0.5).any()  # and the y label is there
+    fig = m.plot_waveform(s, m.run(s, s.seed))
+    m.Output(str(tmp_path), ["waveform.png"]).write("waveform.png", m.save_figure(fig))
+    fig.canvas.draw()
+    legend = fig.axes[0].get_legend().get_window_extent()
+    assert legend.y0 >= 0 and legend.x0 >= 0 and legend.x1 <= fig.bbox.x1  # the legend under the axes, whole
+    assert legend.y1 < fig.axes[0].get_window_extent().y0
+
+
+def test_a_diverging_loss_is_printed_readably(capsys):
+    report = m.progress_printer(5, 0)
+    report(1, 0.6737)
+    report(5, 1.234567e25)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("| loss 0.673700") and lines[1].endswith("| loss 1.235e+25")

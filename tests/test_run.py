@@ -1,0 +1,135 @@
+"""A run's results: what results.npz holds, the constants and their flags, --future, snapshots and gates.
+
+Each optional output must leave training as it is, and what is saved must be enough to recompute the
+prediction and the gates with a forward pass of the test's own."""
+import numpy as np
+import pytest
+
+import train_sin_lstm as m
+from conftest import run_with_flags
+
+
+@pytest.mark.parametrize("constant, value, flags", [
+    ("LOSS", "many-to-many", ["--loss", "many-to-many"]),
+    ("STATEFUL", False, ["--stateless"]),
+    ("HIDDEN_SIZE", 12, ["--hidden-size", "12"]),
+])
+def test_a_constant_at_the_top_equals_its_flag(run_main, tmp_path, monkeypatch, constant, value, flags):
+    monkeypatch.setattr(m, constant, value)
+    assert run_main("--epochs", 5, "--quiet")[0] == 0
+    r = np.load(tmp_path / "results" / "results.npz")
+    monkeypatch.undo()
+    expected = run_with_flags("--epochs", 5, *flags)
+    np.testing.assert_array_equal(r["loss"], expected.loss)
+    np.testing.assert_array_equal(r["prediction"], expected.prediction)
+    assert not np.array_equal(r["loss"], run_with_flags("--epochs", 5).loss)
+
+
+def test_results_npz_records_every_setting(run_main, tmp_path):
+    assert run_main("--epochs", 3, "--lr", 0.01, "--max-grad", 2, "--quiet")[0] == 0
+    r = np.load(tmp_path / "results" / "results.npz")
+    for setting in m.SETTINGS:
+        assert setting.name in r.files, setting.name
+    assert int(r["epochs"]) == 3 and float(r["lr"]) == 0.01 and float(r["max_grad"]) == 2
+    assert str(r["loss_function"]) == "many-to-one" and bool(r["stateful"]) and int(r["seed"]) == 773
+    assert r["loss"].shape == (3,) and float(r["final_loss"]) == r["loss"][-1]
+
+
+def test_future_steps_continue_without_changing_the_first_101():
+    r = run_with_flags("--future", 30, "--epochs", 10)
+    assert r.prediction.shape == (m.N_POINTS + 30,)
+    np.testing.assert_array_equal(r.prediction[:m.N_POINTS], run_with_flags("--epochs", 10).prediction)
+    step = r.x[1] - r.x[0]
+    np.testing.assert_allclose(r.x[m.N_POINTS:], 2 * np.pi + step * np.arange(1, 31))
+    np.testing.assert_allclose(r.clean, np.sin(r.x))
+
+
+def test_snapshot_epochs_are_spread_distinct_and_end_at_the_last():
+    assert m.snapshot_epochs(6, 301) == [1, 3, 10, 31, 96, 301]
+    assert m.snapshot_epochs(5, 5) == m.snapshot_epochs(9, 5) == [1, 2, 3, 4, 5]
+    for count, epochs in ((30, 301), (29, 30), (2, 2), (1, 7)):
+        chosen = m.snapshot_epochs(count, epochs)
+        assert len(chosen) == count and chosen[-1] == epochs and chosen == sorted(set(chosen))
+        assert chosen[0] == (1 if count > 1 else epochs)
+
+
+def watched_run(*flags):
+    """run() with the snapshots taken after its epochs, as a single run takes them; and the snapshots."""
+    s = m.parse([str(flag) for flag in flags])
+    snapshots = m.Snapshots(s)
+    return m.run_arrays(s, m.run(s, s.seed, snapshots), snapshots, [])
+
+
+def test_each_snapshot_is_the_prediction_of_a_run_that_stopped_there_and_training_is_unchanged():
+    r = watched_run("--epochs", 20, "--snapshots", 4)
+    plain = run_with_flags("--epochs", 20)
+    np.testing.assert_array_equal(r["loss"], plain.loss)
+    np.testing.assert_array_equal(r["prediction"], plain.prediction)
+    assert r["snapshot_epochs"].tolist() == m.snapshot_epochs(4, 20)
+    for epoch, snapshot in zip(r["snapshot_epochs"], r["snapshots"]):
+        np.testing.assert_array_equal(snapshot, run_with_flags("--epochs", epoch).prediction)
+
+
+@pytest.mark.parametrize("flags", [["--stateless"], ["--loss", "many-to-many", "--future", 12]])
+def test_snapshots_and_gates_change_nothing_in_the_variants(flags):
+    r = watched_run("--epochs", 6, "--snapshots", 6, "--gates", *flags)
+    plain = run_with_flags("--epochs", 6, *flags)
+    np.testing.assert_array_equal(r["loss"], plain.loss)
+    np.testing.assert_array_equal(r["prediction"], plain.prediction)
+    np.testing.assert_array_equal(r["snapshots"][-1], plain.prediction)
+
+
+def sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+GATE_NAMES = ("gate_f", "gate_g", "gate_i", "gate_o", "cell", "hidden")
+
+
+def recompute(arrays, time_size, batch_size, stateful):
+    """The closed-loop prediction and row 0's gates, from the saved weights and start state, in float64."""
+    Wx, Wh, b = (arrays[k].astype(np.float64) for k in ("lstm_Wx", "lstm_Wh", "lstm_b"))
+    W, b_out = arrays["affine_W"].astype(np.float64), arrays["affine_b"].astype(np.float64)
+    H = Wh.shape[0]
+    series = arrays["prediction"][:time_size].astype(np.float64).tolist()
+    h, c = arrays["prediction_h0"].astype(np.float64), arrays["prediction_c0"].astype(np.float64)
+    gates = {name: [] for name in GATE_NAMES}
+    for j in range(len(arrays["prediction"]) - time_size):
+        if not stateful:
+            h, c = np.zeros((batch_size, H)), np.zeros((batch_size, H))
+        window = np.float32(series[j:j + time_size])  # the model reads its inputs in float32
+        for t in range(time_size):
+            A = np.outer(np.full(batch_size, window[t]), Wx[0]) + h @ Wh + b
+            f, g, i, o = (sigmoid(A[:, :H]), np.tanh(A[:, H:2 * H]), sigmoid(A[:, 2 * H:3 * H]),
+                          sigmoid(A[:, 3 * H:]))
+            c = f * c + g * i
+            h = o * np.tanh(c)
+        for name, value in zip(GATE_NAMES, (f, g, i, o, c, h)):
+            gates[name].append(value[0])
+        series.append(float((h @ W + b_out)[0, 0]))
+    return np.array(series), {name: np.array(values) for name, values in gates.items()}
+
+
+@pytest.mark.parametrize("flags, stateful", [([], True), (["--stateless"], False),
+                                              (["--loss", "many-to-many", "--time-size", "7"], True)])
+def test_the_saved_model_and_state_recompute_the_prediction_and_the_gates(flags, stateful):
+    arrays = watched_run("--epochs", 8, "--gates", "--hidden-size", 12, *flags)  # what results.npz holds
+    time_size = int(arrays["time_size"])
+    assert arrays["prediction_h0"].shape == arrays["prediction_c0"].shape == (10, 12)
+    if not stateful:
+        assert not arrays["prediction_h0"].any() and not arrays["prediction_c0"].any()
+    series, gates = recompute(arrays, time_size, int(arrays["batch_size"]), stateful)
+    np.testing.assert_allclose(series, arrays["prediction"], atol=1e-5)
+    for name in GATE_NAMES:
+        assert arrays[name].shape == (m.N_POINTS - time_size, 12)
+        np.testing.assert_allclose(arrays[name], gates[name], atol=1e-5)
+
+
+def test_animate_writes_a_gif_with_a_frame_per_snapshot_and_the_other_figures(run_main, tmp_path):
+    from PIL import Image
+    assert run_main("--epochs", 31, "--animate", "--gates", "--quiet")[0] == 0
+    folder = tmp_path / "results"
+    with Image.open(folder / "learning.gif") as gif:
+        assert gif.format == "GIF" and gif.n_frames == m.ANIMATION_FRAMES
+    assert {"learning.png", "learning.gif", "gates.png"} <= set(p.name for p in folder.iterdir())
+    assert np.load(folder / "results.npz")["snapshots"].shape == (m.ANIMATION_FRAMES, m.N_POINTS)

@@ -1,0 +1,214 @@
+"""Stopping: real signals to a real process.  Ctrl-C, TERM and HUP save what there is (exit 128 + the
+signal, one line); no worker outlives its run, however the run ends; a host without semaphores trains in
+one process."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import train_sin_lstm as m
+from conftest import SCRIPT, headless_env, run_script, run_with_flags, start_script, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def read_until(process, start):
+    """Read stdout until a line starts with start; return it."""
+    for line in process.stdout:
+        if line.startswith(start):
+            return line
+    raise AssertionError(f"the run ended before printing {start!r}")
+
+
+def children(pid):
+    """The pids of pid's child processes (Linux's /proc)."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            pass
+    return found
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for_training(process, workers):
+    """Until that many workers of the sweep have trained for a while (a fifth of a second of CPU each)."""
+    read_until(process, "training ")
+    wait_until(lambda: len(children(process.pid)) >= workers and
+               all(cpu_ticks(pid) >= 20 for pid in children(process.pid)), 60, "the workers to train")
+    return children(process.pid)
+
+
+@pytest.mark.parametrize("name, status, word", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated"),
+                                                ("SIGHUP", 129, "hung up")])
+def test_a_stop_signal_saves_the_model_as_it_stands(tmp_path, name, status, word):
+    process = start_script("--epochs", 100000, "--out", tmp_path)
+    read_until(process, "| epoch")  # training is under way
+    process.send_signal(getattr(signal, name))
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == status
+    assert err.startswith(f"{word} in epoch ") and err.endswith(": saved the model as it stands\n"), err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    r = np.load(tmp_path / "results.npz")
+    assert str(r["status"]) == "interrupted" and 0 < len(r["loss"]) < 100000
+    assert np.isfinite(r["prediction"]).all()
+    assert {"loss.png", "waveform.png"} <= set(os.listdir(tmp_path))
+    assert f"(epoch {len(r['loss'])})" in out
+
+
+def test_ctrl_c_after_training_still_ends_the_run_with_everything_saved(tmp_path):
+    process = start_script("--epochs", 30, "--out", tmp_path)
+    read_until(process, "| epoch 30 / 30")
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err == "interrupted after training: everything is saved, nothing shown\n"
+    assert str(np.load(tmp_path / "results.npz")["status"]) == "done"
+    assert {"loss.png", "waveform.png"} <= set(os.listdir(tmp_path))
+
+
+def test_a_stop_while_the_gif_is_written_leaves_it_out_and_everything_else_saved(tmp_path):
+    process = start_script("--epochs", 40, "--snapshots", 40, "--animate", "--quiet", "--out", tmp_path)
+    wait_until(lambda: any(name.startswith(".learning.gif.") for name in os.listdir(tmp_path)), 120,
+               "the GIF's writing")
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 143
+    assert err == "terminated after training: everything is saved, nothing shown; learning.gif left out\n"
+    assert set(os.listdir(tmp_path)) == {"results.npz", "loss.png", "waveform.png", "learning.png"}
+    assert "learning.gif" not in np.load(tmp_path / "results.npz")["files"].tolist()
+
+
+def test_term_during_a_sweep_saves_every_model(tmp_path):
+    process = start_script("--seeds", 1, 2, 3, "--epochs", 100000, "--out", tmp_path)
+    wait_for_training(process, 2)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert err.startswith("terminated: ") and len(err.splitlines()) == 1, err
+    assert {"sweep.csv", "sweep.npz", "sweep.png"} <= set(os.listdir(tmp_path))
+    assert set(np.load(tmp_path / "sweep.npz")["status"]) == {"interrupted"}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+@pytest.mark.parametrize("moment", ["while training", "while the workers send results no one reads"])
+def test_no_worker_outlives_a_killed_sweep(tmp_path, moment):
+    epochs = 100000 if moment == "while training" else 3
+    process = start_script("--seeds", 1, 2, "--epochs", epochs, "--future", 5000, "--out", tmp_path)
+    workers = wait_for_training(process, 2)
+    if moment != "while training":
+        process.send_signal(signal.SIGSTOP)  # as a debugger or a loaded machine: no one reads the results
+        ticks = {}
+
+        def idle():  # every worker done training and blocked: its CPU time no longer moves
+            now = {pid: cpu_ticks(pid) for pid in workers}
+            still, ticks[0] = ticks.get(0) == now, now
+            return still
+        wait_until(lambda: idle() or threading.Event().wait(0.5), 60, "the workers to finish training")
+    process.kill()
+    process.wait()
+    wait_until(lambda: not any(alive(pid) for pid in workers), 10, "the workers to exit")
+    assert not [name for name in os.listdir(tmp_path) if not name.startswith(".")]
+
+
+NO_SEMAPHORES = '''\
+import _multiprocessing
+
+
+class SemLock(_multiprocessing.SemLock):
+    """What a host without POSIX semaphores gives: the type exists, creating one fails (no object is made)."""
+
+    def __new__(cls, *args, **kwargs):
+        raise OSError(38, "Function not implemented")
+
+
+_multiprocessing.SemLock = SemLock
+'''
+
+
+@pytest.fixture
+def no_semaphores(tmp_path):
+    """The environment of an interpreter that cannot create semaphores (a sitecustomize on PYTHONPATH)."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(NO_SEMAPHORES)
+    env = headless_env(PYTHONPATH=str(folder))
+    check = subprocess.run([sys.executable, "-c", "import multiprocessing; multiprocessing.Event()"], env=env,
+                           capture_output=True, text=True)
+    assert "Function not implemented" in check.stderr  # the interpreter really lacks them
+    return env
+
+
+def test_without_semaphores_a_sweep_trains_in_one_process_with_the_same_numbers(tmp_path, no_semaphores):
+    done = run_script("--seeds", 1, 2, "--epochs", 5, "--out", tmp_path, env=no_semaphores)
+    assert done.returncode == 0, done.stderr
+    assert sum("training in this process" in line for line in done.stdout.splitlines()) == 1
+    sweep = np.load(tmp_path / "sweep.npz")
+    for k, seed in enumerate((1, 2)):
+        np.testing.assert_array_equal(sweep["prediction"][k], run_with_flags("--seed", seed, "--epochs", 5).prediction)
+
+
+def test_without_semaphores_term_still_saves_a_sweep(tmp_path, no_semaphores):
+    process = start_script("--seeds", 1, 2, "--epochs", 100000, "--out", tmp_path, env=no_semaphores)
+    read_until(process, "training in this process")
+    ticks = cpu_ticks(process.pid)
+    wait_until(lambda: cpu_ticks(process.pid) >= ticks + 30, 60, "the first model to train")
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143 and err.startswith("terminated: 1 of 2 models saved"), err
+    assert list(np.load(tmp_path / "sweep.npz")["status"]) == ["interrupted"]
+
+
+def test_an_interrupted_sweep_then_another_in_one_process(tmp_path, capsys):
+    import matplotlib.pyplot as plt
+    handlers = {signum: signal.getsignal(signum) for signum in m.STOP_WORDS}
+    timer = threading.Timer(3, os.kill, (os.getpid(), signal.SIGINT))  # a real Ctrl-C, to this process
+    timer.start()
+    try:
+        assert m.main(["--seeds", "1", "2", "--epochs", "100000", "--no-show", "--out", str(tmp_path / "a")]) == 130
+    finally:
+        timer.cancel()
+    assert m.main(["--seeds", "1", "2", "--epochs", "2", "--out", str(tmp_path / "b")]) == 0
+    assert plt.get_fignums() == []
+    assert {signum: signal.getsignal(signum) for signum in m.STOP_WORDS} == handlers
+
+
+def test_main_works_from_another_thread(tmp_path, capsys):
+    results = []
+    thread = threading.Thread(target=lambda: results.append(m.main(["--epochs", "2", "--out", str(tmp_path)])))
+    thread.start()
+    thread.join(120)
+    assert results == [0]
+    assert str(np.load(tmp_path / "results.npz")["status"]) == "done"
+
+
+def test_no_fork_warning_in_a_process_with_threads(tmp_path):
+    code = ("import threading, sys, time; sys.path.insert(0, %r); import train_sin_lstm as m\n"
+            "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+            "sys.exit(m.main(['--seeds', '1', '2', '--epochs', '2', '--out', %r]))"
+            % (os.path.dirname(SCRIPT), str(tmp_path)))
+    # Python 3.12+ warns "This process (pid=...) is multi-threaded, use of fork() may lead to deadlocks ..."
+    done = subprocess.run([sys.executable, "-W", "always:This process:DeprecationWarning", "-c", code],
+                          env=headless_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "multi-threaded, use of fork()" not in done.stderr

@@ -1,0 +1,130 @@
+"""Sweeps and grids: every model is the single run with its flags; the tables are computed from them; what
+cannot work is refused before training."""
+import csv
+
+import numpy as np
+import pytest
+
+from conftest import run_with_flags
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_seed_sweep_equals_single_runs(run_main, tmp_path):
+    status, out, err = run_main("--seeds", 773, 326, 512, "--epochs", 12)
+    assert status == 0, err
+    singles = {seed: run_with_flags("--seed", seed, "--epochs", 12) for seed in (773, 326, 512)}
+    rows = read_csv(tmp_path / "results" / "sweep.csv")
+    assert [int(row["seed"]) for row in rows] == [773, 326, 512]
+    for row in rows:
+        single = singles[int(row["seed"])]
+        assert float(row["final_loss"]) == pytest.approx(single.loss[-1], rel=1e-5)
+        assert float(row["rmse"]) == pytest.approx(single.rmse, rel=1e-5)
+        assert f"{row['seed']:>10} {single.loss[-1]:>11.6g} {single.rmse:>8.4f}" in out
+        assert f"seed {row['seed']}: loss {single.loss[-1]:.6g}, RMSE {single.rmse:.4f}" in out
+    arrays = np.load(tmp_path / "results" / "sweep.npz")
+    for k, seed in enumerate((773, 326, 512)):
+        np.testing.assert_array_equal(arrays["prediction"][k], singles[seed].prediction)
+    assert int(arrays["epochs"]) == 12 and float(arrays["lr"]) == 0.008  # the fixed settings are recorded
+    rmses = [singles[seed].rmse for seed in (773, 326, 512)]
+    assert f"{'mean':>10} " in out and f"{np.mean(rmses):>8.4f}" in out and f"{np.std(rmses):>8.4f}" in out
+    assert (tmp_path / "results" / "sweep.png").exists()
+    assert out.startswith("training 3 models: epochs 12, ") and "1 setting x 3 seeds" in out
+    assert "\ntime " in out
+
+
+def test_grid_rows_are_single_runs_and_the_summary_is_the_csvs(run_main, tmp_path):
+    status, out, err = run_main("--grid", "hidden-size=4,6", "stateful=true,false", "--seeds", 1, 2,
+                                "--epochs", 3, "--future", 5)
+    assert status == 0, err
+    folder = tmp_path / "results"
+    rows = read_csv(folder / "grid.csv")
+    assert list(rows[0]) == ["hidden_size", "stateful", "seed", "final_loss", "rmse", "future_rmse", "status",
+                             "epochs_done"]
+    assert len(rows) == 8
+    arrays = np.load(folder / "grid.npz")
+    assert arrays["hidden_size"].dtype.kind == "i" and arrays["stateful"].dtype.kind == "b"
+    for k, row in enumerate(rows):
+        flags = ["--hidden-size", row["hidden_size"], "--seed", row["seed"], "--epochs", 3, "--future", 5]
+        single = run_with_flags(*flags, *(["--stateless"] if row["stateful"] == "false" else []))
+        assert float(row["final_loss"]) == pytest.approx(single.loss[-1], rel=1e-5)
+        assert float(row["rmse"]) == pytest.approx(single.rmse, rel=1e-5)
+        np.testing.assert_array_equal(arrays["prediction"][k], single.prediction)
+        assert f"hidden_size={row['hidden_size']} stateful={row['stateful']} seed {row['seed']}: loss" in out
+    for hidden in ("4", "6"):
+        for stateful in ("true", "false"):
+            group = [row for row in rows if row["hidden_size"] == hidden and row["stateful"] == stateful]
+            rmse, future = (np.array([float(row[key]) for row in group]) for key in ("rmse", "future_rmse"))
+            line = next(line for line in out.splitlines() if line.startswith(f"hidden_size={hidden} stateful={stateful} "))
+            assert f"{rmse.mean():.4f} +- {rmse.std():<6.4f}" in line
+            assert f"{future.mean():.4f} +- {future.std():<6.4f}" in line
+    assert "the settings differ by" in out
+    assert "; hidden_size 4, 6; stateful true, false; 4 settings x 2 seeds" in out.splitlines()[0]
+    assert "lr 0.008" in out.splitlines()[0] and "hidden_size 45" not in out.splitlines()[0]
+
+
+def test_default_seeds_and_both_spellings_of_a_name(run_main, tmp_path):
+    status, out, err = run_main("--grid", "lr=0.008,0.02", "loss_function=many-to-one,many-to-many",
+                                "--epochs", 2, "--quiet")
+    assert status == 0, err
+    rows = read_csv(tmp_path / "results" / "grid.csv")
+    assert sorted({row["seed"] for row in rows}) == ["138", "326", "512", "773"]
+    assert {row["lr"] for row in rows} == {"0.008", "0.02"}
+    assert {row["loss_function"] for row in rows} == {"many-to-one", "many-to-many"}
+    row = next(row for row in rows if row["lr"] == "0.02" and row["loss_function"] == "many-to-many")
+    single = run_with_flags("--lr", row["lr"], "--loss", "many-to-many", "--seed", row["seed"], "--epochs", 2)
+    assert float(row["rmse"]) == pytest.approx(single.rmse, rel=1e-5)
+    arrays = np.load(tmp_path / "results" / "grid.npz")
+    assert len(arrays["rmse"][arrays["lr"] == 0.02]) == 8  # numbers stored as numbers
+
+
+def test_max_grad_none_is_a_grid_value(run_main, tmp_path):
+    status, out, err = run_main("--grid", "max-grad=none,0.05", "--seeds", 3, "--epochs", 4, "--quiet")
+    assert status == 0, err
+    rows = read_csv(tmp_path / "results" / "grid.csv")
+    assert [row["max_grad"] for row in rows] == ["0.05", "none"] or [row["max_grad"] for row in rows] == ["none", "0.05"]
+    clipped = next(row for row in rows if row["max_grad"] == "0.05")
+    plain = next(row for row in rows if row["max_grad"] == "none")
+    assert float(plain["rmse"]) == pytest.approx(run_with_flags("--seed", 3, "--epochs", 4).rmse, rel=1e-5)
+    assert float(clipped["rmse"]) == pytest.approx(
+        run_with_flags("--seed", 3, "--epochs", 4, "--max-grad", 0.05).rmse, rel=1e-5)
+
+
+def test_diverging_models_are_named_with_their_learning_rate(run_main, tmp_path):
+    status, out, err = run_main("--grid", "lr=0.008,100", "--seeds", 1, 2, "--epochs", 3)
+    assert status == 1
+    assert err.splitlines() == ["2 of 4 models diverged (their loss stopped being finite); try a smaller "
+                                "learning rate than --lr 100 (the default is 0.008)"]
+    assert "lr=100 seed 1: diverged in epoch " in out
+    assert (tmp_path / "results" / "grid.csv").exists()
+
+
+def test_a_quiet_sweep_prints_only_its_table(run_main):
+    status, out, err = run_main("--seeds", 1, 2, "--epochs", 2, "--quiet")
+    assert status == 0 and "training" not in out and "seed 1:" not in out and "mean" in out
+
+
+REFUSED = [
+    (["width=3"], "--grid width=3: unknown setting 'width'"),
+    (["hidden-size"], "--grid hidden-size: give the values as hidden-size=V1,V2,..."),
+    (["hidden-size=4,"], "--grid hidden-size=4,: give the values as"),
+    (["hidden-size=0,45"], "--grid combination hidden_size=0: --hidden-size (HIDDEN_SIZE) = 0: must be"),
+    (["lr=0.1,fast"], "--grid lr=0.1,fast: 'fast' is not a number"),
+    (["stateful=yes"], "--grid stateful=yes: 'yes' is not true or false"),
+    (["max-grad=0.5,-1"], "--grid combination max_grad=-1: --max-grad (MAX_GRAD) = -1.0"),
+    (["batch-size=5,10", "time-size=8"], "--grid combination batch_size=5 time_size=8: --batch-size 5 with "
+                                         "--time-size 8: an epoch takes 19 minibatches"),
+    (["lr=0.01", "lr=0.02"], "--grid lr=0.02: lr is named twice"),
+    (["seed=1,2"], "--grid seed=1,2: unknown setting 'seed'"),
+]
+
+
+@pytest.mark.parametrize("grid, message", REFUSED, ids=[" ".join(g) for g, _ in REFUSED])
+def test_a_grid_that_cannot_work_is_refused_before_training(run_main, tmp_path, grid, message):
+    status, out, err = run_main("--grid", *grid)
+    assert status == 2 and out == ""
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "results").exists()
