@@ -5,16 +5,14 @@ A faithful port of a learner's program built from *Deep Learning from Scratch 2*
 training code of chapter 5 turned into sine-wave regression with the LSTM layers of chapter 6.  It keeps
 that program's numbers.  Where each piece of the book is:
 
-    sigmoid          common/functions.py     sigmoid, in one line
-    SGD              common/optimizer.py     SGD: p <- p - lr * grad
+    sigmoid, SGD     common/functions.py, common/optimizer.py
     clip_grads       common/util.py          all gradients scaled together to a norm of at most G
-    TimeAffine       common/time_layers.py   TimeAffine
-    TimeMSELoss      common/time_layers.py   in place of TimeSoftmaxWithLoss: squared error, last step or all
-    LSTM             common/time_layers.py   LSTM, one time step, with its gate equations and derivatives
-    TimeLSTM         common/time_layers.py   TimeLSTM: T LSTM layers, forward in order, backward in reverse
-    SimpleRnnlm      ch05/simple_rnnlm.py    SimpleRnnlm without its embedding, given its recurrent layer
-    train            ch05/train_custom_loop.py   the custom training loop: shuffle, minibatches, SGD
-    run              the whole story of one run: data, model, training, the closed-loop prediction
+    TimeAffine       common/time_layers.py
+    TimeMSELoss      (TimeSoftmaxWithLoss)   squared error, of the last step or of every step
+    LSTM, TimeLSTM   common/time_layers.py   one step with its gate equations; T steps, backward in reverse
+    SimpleRnnlm      ch05/simple_rnnlm.py    without its embedding, given its recurrent layer
+    train            ch05/train_custom_loop.py   shuffle, minibatches, forward, backward, update
+    run              one run's whole story: data, model, training, the closed-loop prediction
 
 Shapes are named as in the book: N batch, T time steps, D input size, H hidden size.  Read from the top to
 the divider "Tooling"; what follows it (a faster TimeLSTM, files, figures, sweeps, the command line) serves
@@ -24,6 +22,7 @@ the run but is not part of the story.
     python train_sin_lstm.py --help       # every setting
 """
 import argparse
+import contextlib
 import csv
 import glob
 import math
@@ -43,6 +42,7 @@ import numpy as np  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------
 # Settings.  The defaults are the original program's; edit one and run again, or override it with its flag.
+# SETTINGS below declares each one once: its flag, its values and its help.
 # ----------------------------------------------------------------------------------------------------------
 SEED = 773             # the original author tried 773, 326, 512 and 138
 EPOCHS = 301
@@ -54,8 +54,8 @@ LOSS = "many-to-one"   # or "many-to-many": score every step, the original's com
 STATEFUL = True        # carry the LSTM's state from one minibatch to the next, and into prediction
 MAX_GRAD = None        # the book's gradient clipping: a largest norm for all gradients together (None: off)
 FUTURE = 0             # closed-loop steps to generate past the end of the data
-SNAPSHOTS = 0          # closed-loop predictions taken during training, to watch the model learn (0: none)
-ANIMATE = False        # learning.gif: a frame per snapshot
+SNAPSHOTS = 0          # closed-loop predictions taken during training, to watch the model learn
+ANIMATE = False        # learning.gif: a frame per snapshot (ANIMATION_FRAMES when SNAPSHOTS is 0)
 GATES = False          # record the LSTM's gates while it generates: gates.png
 
 N_POINTS = 101         # samples of the sine over [X_MIN, X_MAX]
@@ -65,19 +65,16 @@ NOISE = 0.05           # standard deviation of the Gaussian noise added to the t
 FAST_LSTM = True       # the model's LSTM: FastTimeLSTM (same numbers, faster; see Tooling) or the book's TimeLSTM
 OUT_DIR = "results"    # where figures and arrays are written
 GPU = False            # kept from the original; this script runs on the CPU only
-ANIMATION_FRAMES = 30  # snapshots for ANIMATE when SNAPSHOTS is 0
+ANIMATION_FRAMES = 30
 GRID_SEEDS = (773, 326, 512, 138)  # the original author's seeds, for --grid without --seeds
 
 
 class Setting:
-    """One setting, declared once; the parser, the checks, the files and --grid all read it from here.
-
-    name: its attribute, its key in results.npz and its column in the CSVs.  constant: the constant above
-    that holds its default.  flag: its command-line flag ("" for none; a bool's flag turns it on, `off` turns
-    it off).  type: int, float, bool, str or a tuple of the allowed values; ok(value): its range, which
-    `range` says in words ("" when any value of the type will do).  none: None (written none) is allowed.
-    grid: --grid may vary it.
-    """
+    """One row of SETTINGS.  name: its attribute, its key in results.npz, its column in the CSVs; constant:
+    the constant above that holds its default; flag: "" for none (a bool's flag turns it on, `off` turns it
+    off); type: int, float, bool, str or a tuple of the allowed values; ok(value): its range, said in words
+    by `range` (a function of the value, or text); none: None, written none, is allowed; grid: --grid may
+    vary it.  The command line, at the end, reads it."""
 
     def __init__(self, name, constant, flag, type, help="", ok=None, range="", none=False, grid=False, off=None):
         self.name, self.constant, self.flag, self.type, self.help = name, constant, flag, type, help
@@ -86,48 +83,9 @@ class Setting:
     def default(self):
         return globals()[self.constant]
 
-    def label(self):
-        return f"{self.flag} ({self.constant})" if self.flag else self.constant
-
-    def expected(self):
-        kind = {int: "a whole number", float: "a number", bool: "true or false", str: "a name"}.get(self.type)
-        return (kind or f"one of {', '.join(map(str, self.type))}") + " or none" * self.none
-
-    def parse(self, text):
-        """The value of a flag's text (ArgumentTypeError when it is not one)."""
-        try:
-            if self.none and text.lower() == "none":
-                return None
-            if self.type is bool:
-                return {"true": True, "false": False}[text.lower()]
-            if isinstance(self.type, tuple):
-                return self.type[self.type.index(text)]
-            return self.type(text)
-        except (KeyError, ValueError):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {self.expected()}") from None
-
-    def problem(self, value):
-        """What is wrong with value, from a flag or from the constant (None when nothing is)."""
-        if value is None and self.none:
-            return None
-        types = (int, float) if self.type is float else self.type
-        if isinstance(self.type, tuple):
-            fits = any(value == choice and type(value) is type(choice) for choice in self.type)
-        else:
-            fits = isinstance(value, types) and (self.type is bool or not isinstance(value, bool))
-        if not fits or (self.ok is not None and not self.ok(value)):
-            words = self.range(value) if callable(self.range) else self.range
-            return f"must be {words or self.expected()}"
-
-    def flags(self, value):
-        """The command-line words that set this setting to value."""
-        if self.type is bool:
-            return [self.flag if value else self.off]
-        return [self.flag, value_text(value)]
-
 
 def whole(low, high=None, why=""):
-    """ok and range of a whole number from low to high (high: a number or a function of the constants)."""
+    """The ok and the range of a whole number from low to high (a number, or a function of the constants)."""
     def top():
         return high() if callable(high) else high
     return dict(ok=lambda v: low <= v and (high is None or v <= top()),
@@ -156,15 +114,13 @@ SETTINGS = [
             **whole(0, 10000), grid=True),
     Setting("snapshot_count", "SNAPSHOTS", "--snapshots", int,
             "closed-loop predictions taken during training: learning.png", **whole(0, 10000)),
-    Setting("animate", "ANIMATE", "--animate", bool, "learning.gif, a frame per snapshot "
-            f"({ANIMATION_FRAMES} when there are no snapshots)", off="--no-animate"),
+    Setting("animate", "ANIMATE", "--animate", bool, "learning.gif, a frame per snapshot", off="--no-animate"),
     Setting("gates", "GATES", "--gates", bool, "record the gates while the model generates: gates.png",
             off="--no-gates"),
     Setting("out", "OUT_DIR", "--out", str, "folder for the figures and arrays", ok=bool),
     Setting("n_points", "N_POINTS", "", int, **whole(3)),
     Setting("x_min", "X_MIN", "", float, ok=math.isfinite, range="a finite number"),
-    Setting("x_max", "X_MAX", "", float, ok=lambda v: math.isfinite(v) and v > X_MIN,
-            range="a finite number above X_MIN"),
+    Setting("x_max", "X_MAX", "", float, ok=lambda v: X_MIN < v < math.inf, range="a finite number above X_MIN"),
     Setting("noise", "NOISE", "", float, ok=lambda v: 0 <= v < math.inf, range="a finite number of at least 0"),
     Setting("fast_lstm", "FAST_LSTM", "", bool),
     Setting("gpu", "GPU", "", (False,), range="False: this script runs on the CPU only"),
@@ -192,8 +148,7 @@ class SGD:
 
 
 def clip_grads(grads, max_norm):
-    """Scale all gradients together, in place, when their joint L2 norm exceeds max_norm:
-    every gradient times max_norm / (norm + 1e-6), as the book's trainer does with max_grad."""
+    """When the joint L2 norm of all gradients exceeds max_norm, multiply each by max_norm / (norm + 1e-6)."""
     norm = np.sqrt(sum(np.sum(grad ** 2) for grad in grads))
     rate = max_norm / (norm + 1e-6)
     if rate < 1:
@@ -427,11 +382,8 @@ def sample_sine(future=0):
 
 
 def make_windows(series, time_size):
-    """Cut series into windows of time_size steps with targets one step ahead.
-
-    Returns xs and ts of shape (n_windows, T, 1), float32, where n_windows = len(series) - 1 - T,
-    xs[k, j] = series[k + j] and ts[k, j] = series[k + j + 1].
-    """
+    """Windows of time_size steps, targets one step ahead: xs and ts (len(series) - 1 - T, T, 1), float32,
+    xs[k, j] = series[k + j] and ts[k, j] = series[k + j + 1]."""
     inputs, targets = series[:-1], series[1:]
     starts = np.arange(len(inputs) - time_size)
     index = starts[:, None] + np.arange(time_size)  # (n_windows, T)
@@ -445,10 +397,8 @@ def minibatches_per_epoch(batch_size):
 
 
 def data_and_model(s, seed, dtype=np.float32):
-    """The original's random stream in its order: the noise, then the weights (the shuffling comes later).
-
-    Returns rng, the noisy series (N_POINTS,), its windows xs and ts, and the model.
-    """
+    """rng, the noisy series, its windows xs and ts, the model: the original's random stream in its order,
+    the noise, then the weights (then, in training, the shuffling)."""
     rng = np.random.RandomState(seed)
     x, clean = sample_sine()
     noisy = clean + NOISE * rng.randn(N_POINTS)
@@ -466,14 +416,10 @@ def data_and_model(s, seed, dtype=np.float32):
 # ----------------------------------------------------------------------------------------------------------
 def train(model, optimizer, xs, ts, rng, epochs, batch_size, grad_scale, max_grad=None, after_epoch=None,
           should_stop=None):
-    """Train in place; return (losses, status).
-
-    losses[e] is epoch e+1's sum of its minibatch losses (the figure the original records and plots).
-    status is "done", "diverged" (a minibatch loss stopped being finite; that epoch is not in losses) or
-    "interrupted" (should_stop() turned true; the unfinished epoch is not in losses).  grad_scale
-    multiplies the loss gradient fed to backward; max_grad, if given, clips the gradients.
-    after_epoch(epoch, loss), if given, is called after every epoch.
-    """
+    """Train in place; return (losses, status).  losses[e] is epoch e+1's sum of its minibatch losses (the
+    figure the original records and plots); status "done", "diverged" (a loss stopped being finite) or
+    "interrupted" (should_stop() turned true), the unfinished epoch left out.  grad_scale multiplies the
+    loss gradient fed to backward; max_grad clips the gradients; after_epoch(epoch, loss) follows along."""
     losses = []
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(xs))
@@ -501,12 +447,10 @@ def train(model, optimizer, xs, ts, rng, epochs, batch_size, grad_scale, max_gra
 # output for the last time_size samples, the model feeding on its own outputs from then on.
 # ----------------------------------------------------------------------------------------------------------
 def generate(model, start, length, batch_size, gates=None):
-    """Return a series of `length` values: `start`, then the model's own continuation.
-
-    As in the original, the window is copied into every row of a batch of batch_size (the model's state
-    has that many rows) and row 0's output at the last step is the next value.  With gates, a dict, what
-    the recurrent layer records of that step in row 0 is appended to its lists, one (H,) array per point.
-    """
+    """A series of `length` values: `start`, then the model's own continuation.  As in the original, the
+    window is copied into every row of a batch of batch_size (the model's state has that many rows) and
+    row 0's output at the last step is the next value.  With gates, a dict, what the recurrent layer
+    records of that step in row 0 is appended to its lists, one (H,) array per point."""
     T = len(start)
     series = np.zeros(length)
     series[:T] = start
@@ -528,17 +472,14 @@ def rmse(a, b):
 # One run, the whole story: data, model, the training loop, the closed-loop prediction.
 # ----------------------------------------------------------------------------------------------------------
 def run(s, seed, after_epoch=None, should_stop=None):
-    """One experiment with settings s, in the order of the original program.
-
-    after_epoch(epoch, loss, model), if given, is called after every epoch; should_stop() after every
-    minibatch.  Returns the trained model and what it did (see save_run for what each part means).
-    """
+    """One experiment with settings s, in the order of the original program; after_epoch(epoch, loss, model)
+    is called after every epoch, should_stop() after every minibatch.  Returns the trained model and what it
+    did (run_arrays says what each part is)."""
     rng, noisy, xs, ts, model = data_and_model(s, seed)
     optimizer = SGD(s.lr)
     # The original's many-to-one backward leaves out the 1/N its loss divides by: its step is batch_size
     # times the loss's gradient.  Kept, because its numbers depend on it.
     grad_scale = s.batch_size if s.loss_function == "many-to-one" else 1
-
     started = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported instead
         losses, status = train(model, optimizer, xs, ts, rng, s.epochs, s.batch_size, grad_scale, s.max_grad,
@@ -569,10 +510,8 @@ def run(s, seed, after_epoch=None, should_stop=None):
 # Gradient check: backward against central differences, in float64.  --gradcheck shows it; the tests use it.
 # ----------------------------------------------------------------------------------------------------------
 def numerical_gradient(f, x, eps=1e-5):
-    """dF/dx by central differences (f(x + eps) - f(x - eps)) / 2 eps, one entry of x at a time.
-
-    f takes no arguments and reads x, which is changed in place and restored.
-    """
+    """dF/dx by central differences (f(x + eps) - f(x - eps)) / 2 eps, one entry of x at a time; f takes no
+    arguments and reads x, which is changed in place and restored."""
     grad = np.zeros_like(x)
     flat, flat_grad = x.reshape(-1), grad.reshape(-1)
     assert np.shares_memory(flat, x), "x must be contiguous"
@@ -597,15 +536,11 @@ GRADIENT_TOLERANCE = 1e-6  # largest relative error a checked gradient may have
 
 
 def model_gradient_errors(model, xs, ts, h0=None, c0=None, report=None):
-    """Relative error of backward's gradient of the loss for each of model.params (see relative_error).
-
-    Every evaluation starts the recurrent layer from the state (h0, c0) (zeros when None).
-    report(k, error), if given, is called as soon as parameter k is checked.
-    """
+    """Relative error of backward's gradient of the loss for each of model.params, every evaluation from the
+    state (h0, c0) (zeros when None); report(k, error) as soon as parameter k is checked."""
     def loss():
         model.recurrent.set_state(h0, c0)
         return model.forward(xs, ts)
-
     loss()
     model.backward()
     analytic = [grad.copy() for grad in model.grads]
@@ -615,42 +550,6 @@ def model_gradient_errors(model, xs, ts, h0=None, c0=None, report=None):
         if report is not None:
             report(k, errors[-1])
     return errors
-
-
-def gradient_check(s):
-    """Check every parameter's gradient of the model these settings build, in float64; print a table as it
-    goes; return the exit status (1 when a gradient is wrong)."""
-    rng, noisy, xs, ts, model = data_and_model(s, s.seed, np.float64)
-    B = s.batch_size
-    h0 = c0 = None
-    if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
-        model.predict(xs[-B:])
-        h0, c0 = model.recurrent.h.copy(), model.recurrent.c.copy()
-    print(f"gradient check: float64, central differences, {settings_text(s)}")
-    started = time.perf_counter()
-    model.forward(xs[:B], ts[:B])
-    evaluations = 2 * sum(param.size for param in model.params)  # two forward passes per parameter
-    seconds = evaluations * (time.perf_counter() - started)
-    print(f"{evaluations} forward passes: about {duration_text(seconds)}"
-          f"{' (Ctrl-C stops it; a smaller --hidden-size is quicker)' if seconds > 600 else ''}", flush=True)
-
-    def report(k, error):
-        verdict = "ok" if error <= GRADIENT_TOLERANCE else "WRONG"
-        print(f"{PARAM_NAMES[k]:<10} {str(model.params[k].shape):>10} {error:>15.2e}  {verdict}", flush=True)
-
-    print(f"{'parameter':<10} {'shape':>10} {'max rel. error':>15}")
-    errors = model_gradient_errors(model, xs[:B], ts[:B], h0, c0, report)
-    bad = sum(error > GRADIENT_TOLERANCE for error in errors)
-    print(f"{len(errors) - bad} of {len(errors)} within {GRADIENT_TOLERANCE:g}")
-    return 1 if bad else 0
-
-
-def duration_text(seconds):
-    """12 s, 7 min, 3.5 h, 2.1 days."""
-    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= 2 * size:
-            return f"{seconds / size:.2g} {unit}"
-    return f"{seconds:.0f} s"
 
 
 # ==========================================================================================================
@@ -737,8 +636,7 @@ class FastTimeLSTM(TimeLSTM):
         return np.dot(dA, Wx.T).reshape(T, N, -1).transpose(1, 0, 2)
 
     def last_step(self):
-        xs, hs, cs, gates, tanh_cs = self.cache
-        f, g, i, o = (gate.T for gate in gates[-1])
+        f, g, i, o = (gate.T for gate in self.cache[3][-1])
         return {"gate_f": f, "gate_g": g, "gate_i": i, "gate_o": o, "cell": self.c, "hidden": self.h}
 
 
@@ -751,7 +649,7 @@ def sigmoid_in_place(a):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Watching training: progress lines and snapshots, both called by run() after every epoch.
+# Watching training: progress lines and snapshots, called by run() after every epoch.
 # ----------------------------------------------------------------------------------------------------------
 def snapshot_epochs(count, epochs):
     """count distinct epochs from 1 to epochs, roughly geometric (the fast early part is seen), the last
@@ -777,38 +675,30 @@ class Snapshots:
 
     def __call__(self, epoch, loss, model):
         if epoch in self.wanted:
-            layer = model.recurrent
-            h, c = layer.h, layer.c
-            x, clean = sample_sine(self.s.future)
+            state, (x, clean) = (model.recurrent.h, model.recurrent.c), sample_sine(self.s.future)
             self.series.append(generate(model, clean[:self.s.time_size], len(x), self.s.batch_size))
-            layer.set_state(h, c)
+            model.recurrent.set_state(*state)
             self.taken.append(epoch)
 
 
 def progress_printer(epochs, started):
-    """report(epoch, loss, model) printing about ten lines a run, the first and the last epoch included."""
-    every = max(1, epochs // 10)
-    width = len(str(epochs))
-
+    """report(epoch, loss, model) printing about ten lines a run, the first and the last epoch included; a
+    huge (diverging) loss with four significant digits."""
     def report(epoch, loss, model=None):
-        if epoch == 1 or epoch % every == 0 or epoch == epochs:
-            print(f"| epoch {epoch:{width}d} / {epochs} | time {time.perf_counter() - started:6.2f} s "
-                  f"| loss {loss_text(loss)}", flush=True)
+        if epoch == 1 or epoch % max(1, epochs // 10) == 0 or epoch == epochs:
+            print(f"| epoch {epoch:{len(str(epochs))}d} / {epochs} | time {time.perf_counter() - started:6.2f} s "
+                  f"| loss {f'{loss:.6f}' if abs(loss) < 1e4 else f'{loss:.4g}'}", flush=True)
     return report
 
 
-def loss_text(loss):
-    """A loss for people: six decimals, or four significant digits when it is huge (diverging)."""
-    return f"{loss:.6f}" if abs(loss) < 1e4 else f"{loss:.4g}"
-
-
 def value_text(value):
-    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value).lower() \
-        if isinstance(value, bool) else str(value)
+    """A setting's value as its flag takes it."""
+    return ("none" if value is None else str(value).lower() if isinstance(value, bool) else
+            f"{value:g}" if isinstance(value, float) else str(value))
 
 
 def settings_text(s, names=None, width=110):
-    """'epochs 301, batch_size 10, ...': the training settings (or those named), wrapped at width."""
+    """'epochs 301, batch_size 10, ...': the settings --grid can vary (or those named), wrapped at width."""
     names = names or [setting.name for setting in SETTINGS if setting.grid]
     return "\n".join(textwrap.wrap(", ".join(f"{name} {value_text(getattr(s, name))}" for name in names), width,
                                    break_on_hyphens=False))
@@ -835,8 +725,8 @@ class Output:
         return os.path.join(self.folder, name)
 
     def plan(self, names):
-        """Remove the owned files this run will not write (an earlier run's), and any temporary file that a
-        killed run left behind."""
+        """Remove the owned files this run will not write (an earlier run's) and the temporary files of a
+        killed run."""
         for name in self.owned:
             if name not in names and os.path.exists(self.path(name)):
                 os.remove(self.path(name))
@@ -845,10 +735,10 @@ class Output:
                 os.remove(tmp)
 
     def write(self, name, write):
-        """write(path) into a temporary file beside `name`, then rename it to `name`."""
+        """write(path) into a temporary file beside `name` (same extension: Pillow reads it), then rename it."""
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp" + os.path.splitext(name)[1])
-        os.close(fd)  # the extension kept, for Pillow; the file made readable as any new file would be
-        os.chmod(tmp, 0o666 & ~self.umask)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~self.umask)  # as any new file (mkstemp makes it private)
         try:
             write(tmp)
             os.replace(tmp, self.path(name))
@@ -860,29 +750,21 @@ class Output:
             raise
         self.written.append(name)
 
+    def arrays(self, name, arrays):
+        self.write(name, lambda path: np.savez(path, **arrays))  # the path ends in .npz: kept as it is
+
+    def figure(self, name, fig):
+        self.write(name, lambda path: fig.savefig(path, format="png", dpi=100))
+
     def written_text(self):
         """'wrote results/a, results/b; removed results/c (an earlier run's)', or '' when nothing happened."""
-        parts = []
-        if self.written:
-            parts.append("wrote " + ", ".join(map(self.path, self.written)))
-        if self.removed:
-            parts.append("removed " + ", ".join(map(self.path, self.removed)) + " (an earlier run's)")
-        return "; ".join(parts)
-
-
-def save_figure(fig):
-    return lambda path: fig.savefig(path, format="png", dpi=100)
-
-
-def save_arrays(arrays):
-    def write(path):
-        with open(path, "wb") as f:
-            np.savez(f, **arrays)
-    return write
+        return "; ".join(part for part in (
+            self.written and "wrote " + ", ".join(map(self.path, self.written)),
+            self.removed and "removed " + ", ".join(map(self.path, self.removed)) + " (an earlier run's)") if part)
 
 
 def recorded_settings(s):
-    """Every setting of the table, as results.npz and the sweep files keep it (None as nan)."""
+    """Every setting of SETTINGS, as the .npz files keep it (None as nan)."""
     return {setting.name: np.nan if getattr(s, setting.name) is None else getattr(s, setting.name)
             for setting in SETTINGS}
 
@@ -894,18 +776,18 @@ def run_arrays(s, r, snapshots, files):
     prediction      (N_POINTS + future,) the warm-up (time_size samples of the clean sine), then generated
     x, clean        the same length: where the sine was sampled, and its clean values
     noisy           (N_POINTS,) the training series
-    final_loss, rmse, future_rmse, seconds, status ("done", "diverged" or "interrupted"), seed
+    final_loss, rmse, future_rmse, seconds, status ("done", "diverged" or "interrupted")
     lstm_Wx, lstm_Wh, lstm_b, affine_W, affine_b    the trained model, as the book's save_params
     prediction_h0, prediction_c0    (batch, H) the state the prediction starts from (zeros when stateless)
     snapshot_epochs, snapshots      with --snapshots or --animate: the epochs, and (epochs, len(x))
     gate_f, gate_g, gate_i, gate_o, cell, hidden    with --gates: (generated points, H), row 0, last step
-    files           the files this run writes; and every setting under its name
+    files           the files this run wrote; and every setting of SETTINGS under its name
     """
-    arrays = dict(loss=r.loss, prediction=r.prediction, x=r.x, clean=r.clean, noisy=r.noisy,
+    names = ["lstm_Wx", "lstm_Wh", "lstm_b", "affine_W", "affine_b"]
+    arrays = dict(recorded_settings(s), loss=r.loss, prediction=r.prediction, x=r.x, clean=r.clean, noisy=r.noisy,
                   final_loss=r.loss[-1] if len(r.loss) else np.nan, rmse=r.rmse, future_rmse=r.future_rmse,
-                  seconds=r.seconds, status=r.status, prediction_h0=r.prediction_h0,
-                  prediction_c0=r.prediction_c0, files=np.array(files), **r.gates, **recorded_settings(s))
-    arrays.update(zip(["lstm_Wx", "lstm_Wh", "lstm_b", "affine_W", "affine_b"], r.model.params))
+                  seconds=r.seconds, status=r.status, prediction_h0=r.prediction_h0, prediction_c0=r.prediction_c0,
+                  files=np.array(files), **r.gates, **dict(zip(names, r.model.params)))
     if snapshots is not None:
         arrays.update(snapshot_epochs=np.array(snapshots.taken), snapshots=np.array(snapshots.series))
     return arrays
@@ -914,52 +796,36 @@ def run_arrays(s, r, snapshots, files):
 # ----------------------------------------------------------------------------------------------------------
 # Figures.  Made through pyplot only when they are to be shown (pyplot keeps them until closed); otherwise
 # as plain matplotlib Figures, which touch no global state.  Their margins are set in inches from what they
-# hold (a layout engine, or bbox_inches="tight", would draw each figure twice).
+# hold: a layout engine, or bbox_inches="tight", would draw each figure twice.
 # ----------------------------------------------------------------------------------------------------------
-FILE_BACKENDS = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")  # backends that can only write files
-LEGEND_ENTRIES = 12  # a sweep with more models labels only the best and the worst
-
-
-def load_matplotlib_meanwhile():
-    """Start importing what the figures need, in a thread, while the models train: the import (a second on a
-    slow machine) then overlaps NumPy's work.  Returns the thread."""
-    import importlib
-    thread = threading.Thread(target=importlib.import_module, args=("matplotlib.figure",))
-    thread.start()
-    return thread
-
-
-def new_figure(show, title, size):
-    """A figure of size (inches); through pyplot, in a window called title, when it is to be shown."""
-    if show:
+def new_figure(s, title, size, rows=1, columns=1, **axes):
+    """A figure of size (inches) and its axes; through pyplot, in a window called title, when it is shown."""
+    if s.show:
         import matplotlib.pyplot as plt
         fig = plt.figure(figsize=size)
         fig.canvas.manager.set_window_title(title)
-        return fig
-    from matplotlib.figure import Figure
-    return Figure(figsize=size)
+    else:
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=size)
+    return fig, fig.subplots(rows, columns, **axes)
 
 
-def set_margins(fig, title_lines, bottom, left=0.85, right=0.25, **spacing):
-    """Margins in inches: room for a title of title_lines lines above, `bottom` below."""
+def set_margins(fig, title, bottom, left=0.85, right=0.25, **spacing):
+    """Margins in inches: room for the title's lines above, `bottom` below."""
     width, height = fig.get_size_inches()
-    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - (0.12 + 0.17 * title_lines) / height,
-                        bottom=bottom / height, **spacing)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - (0.29 + 0.17 * title.count("\n")) / height, **spacing)
 
 
-def show_figures(figures):
-    """Windows with a GUI backend (the run waits until they are closed); in a notebook, whose backend shows
-    figures without a GUI, the cell output; with a backend that only writes files, nothing."""
-    import matplotlib.pyplot as plt
-    if figures[0].canvas.required_interactive_framework or plt.get_backend().lower() not in FILE_BACKENDS:
-        plt.show()
-
-
-def close_figures(figures):
-    """Close the figures that pyplot holds, and no other."""
-    for fig in figures:
-        if fig.canvas.manager is not None:
-            import matplotlib.pyplot as plt
+def show_and_close(s, figures):
+    """Show the figures, if s.show: windows with a GUI backend (the run waits until they are closed), the cell
+    output in a notebook, nothing with a backend that only writes files.  Then close them."""
+    if figures and figures[0].canvas.manager is not None:  # made through pyplot
+        import matplotlib.pyplot as plt
+        file_only = plt.get_backend().lower() in ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")
+        if s.show and (figures[0].canvas.required_interactive_framework or not file_only):
+            plt.show()
+        for fig in figures:
             plt.close(fig)
 
 
@@ -974,33 +840,28 @@ def log_scale(axis, minor_labels=True):
 
 def plot_loss(s, r, snapshots=None):
     from matplotlib.ticker import MaxNLocator
-    fig = new_figure(s.show, "Training loss", (7, 4.5))
-    ax = fig.subplots()
-    losses = r.loss
-    few = len(losses) <= 30
-    ax.plot(np.arange(1, len(losses) + 1), losses, color="tab:blue", marker="o" if few else None, ms=4)
-    log = len(losses) > 0 and bool(np.all(losses > 0))
+    fig, ax = new_figure(s, "Training loss", (7, 4.5))
+    few, log = len(r.loss) <= 30, len(r.loss) > 0 and bool(np.all(r.loss > 0))
+    ax.plot(np.arange(1, len(r.loss) + 1), r.loss, color="tab:blue", marker="o" if few else None, ms=4)
     if log:
         log_scale(ax.yaxis)
     if few:
-        ax.set_xlim(0.5, max(len(losses), 1) + 0.5)
+        ax.set_xlim(0.5, max(len(r.loss), 1) + 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    if not len(losses):
+    if not len(r.loss):
         ax.text(0.5, 0.5, "no epoch finished", transform=ax.transAxes, ha="center", va="center")
         ax.set_yticks([])
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (sum of the epoch's minibatch losses)")
     title = f"Training loss{' (log scale)' if log else ''}, seed {r.seed}\n{settings_text(s, width=90)}"
+    ax.set(xlabel="epoch", ylabel="loss (sum of the epoch's minibatch losses)")
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    set_margins(fig, title.count("\n") + 1, 0.55)
+    set_margins(fig, title, 0.55)
     return fig
 
 
 def plot_waveform(s, r, snapshots=None):
     x, T, end = r.x, s.time_size, N_POINTS
-    fig = new_figure(s.show, "Closed-loop prediction", (9, 5.5))
-    ax = fig.subplots()
+    fig, ax = new_figure(s, "Closed-loop prediction", (9, 5.5))
     ax.plot(x, r.clean, color="0.6", lw=1.5, label="clean sine")
     ax.plot(x[:end], r.noisy, ".", color="tab:blue", ms=4, label="noisy training series")
     ax.plot(x[:T], r.prediction[:T], color="tab:green", lw=4, alpha=0.6, marker="o", ms=7,
@@ -1014,25 +875,35 @@ def plot_waveform(s, r, snapshots=None):
     return fig
 
 
+def finish_wave_plot(fig, ax, x, title, legend_columns):
+    """Label a plot of series against x, mark the end of the data, and put the legend in rows under it."""
+    if len(x) > N_POINTS:
+        ax.axvline(x[N_POINTS - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
+    ax.set(xlabel="x (radians)", ylabel="sin(x)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    rows = math.ceil(len(ax.get_legend_handles_labels()[1]) / legend_columns)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 0.02), bbox_transform=fig.transFigure, ncol=legend_columns,
+              fontsize=8, frameon=False)
+    set_margins(fig, title, 0.6 + 0.2 * rows, right=1.3 if len(fig.axes) > 1 else 0.25)
+
+
 def plot_learning(s, r, snapshots):
     """The snapshots over the clean sine, early to late on a colour ramp, beside the loss curve with the
     snapshot epochs marked."""
     import matplotlib
-    epochs, series = np.array(snapshots.taken), snapshots.series
-    fig = new_figure(s.show, "The prediction as training goes", (13, 5.5))
-    wave, loss = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
-    cmap = matplotlib.colormaps["viridis"]
-    colors = [cmap(k / max(len(epochs) - 1, 1)) for k in range(len(epochs))]
+    epochs = np.array(snapshots.taken)
+    fig, (wave, loss) = new_figure(s, "The prediction as training goes", (13, 5.5), 1, 2,
+                                  gridspec_kw={"width_ratios": [1.6, 1]})
+    colors = matplotlib.colormaps["viridis"](np.linspace(0, 1, len(epochs)))
     wave.plot(r.x, r.clean, color="black", lw=2.5, label="clean sine")
     labelled = set(np.linspace(0, len(epochs) - 1, min(len(epochs), 8)).round().astype(int))
-    for k, (epoch, prediction) in enumerate(zip(epochs, series)):
+    for k, (epoch, prediction) in enumerate(zip(epochs, snapshots.series)):
         wave.plot(r.x, prediction, color=colors[k], lw=1.2, label=f"epoch {epoch}" if k in labelled else None)
     wave.axvline(r.x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
-    wave.set_ylim(-2, 2)
-    wave.set_xlabel("x (radians)")
-    wave.set_ylabel("sin(x)")
     title = (f"Closed-loop prediction at {len(epochs)} epochs of training, early (purple) to late (yellow)\n"
              f"{settings_text(s, width=120)}")
+    wave.set(ylim=(-2, 2), xlabel="x (radians)", ylabel="sin(x)")
     wave.set_title(title, fontsize=9)
     wave.grid(True, alpha=0.3)
     wave.legend(fontsize=8, ncol=2, loc="lower left")
@@ -1043,84 +914,31 @@ def plot_learning(s, r, snapshots):
     if len(r.loss) and np.all(r.loss > 0):
         log_scale(loss.xaxis, minor_labels=False)
         log_scale(loss.yaxis)
-    loss.set_xlabel("epoch (log scale)")
-    loss.set_ylabel("loss (sum of the epoch's minibatch losses)")
+    loss.set(xlabel="epoch (log scale)", ylabel="loss (sum of the epoch's minibatch losses)")
     loss.set_title("Training loss, snapshots marked", fontsize=10)
     loss.grid(True, which="both", alpha=0.3)
     loss.legend(fontsize=8)
-    set_margins(fig, title.count("\n") + 1, 0.55, wspace=0.2)
+    set_margins(fig, title, 0.55, wspace=0.2)
     return fig
 
 
-def plot_gates(s, r, snapshots=None):
-    """The generated wave on top; under it, on the same x, the cell state and each gate over the units
-    (row 0 of the batch, last step of each window), units ordered by the phase of their cell state."""
-    T, g = s.time_size, r.gates
-    x = r.x[T:]
-    cell = g["cell"]                                   # (generated points, H)
-    spectrum = np.fft.rfft(cell - cell.mean(axis=0), axis=0)  # each unit's cell state as a sum of waves
-    strongest = np.argmax(np.abs(spectrum[1:]).sum(axis=1)) + 1
-    order = np.argsort(np.angle(spectrum[strongest]))  # by the phase of the strongest common wave
-    rows = [("cell state c", cell, "RdBu_r", None), ("forget gate f", g["gate_f"], "viridis", (0, 1)),
-            ("candidate g", g["gate_g"], "RdBu_r", (-1, 1)), ("input gate i", g["gate_i"], "viridis", (0, 1)),
-            ("output gate o", g["gate_o"], "viridis", (0, 1))]
-    fig = new_figure(s.show, "The LSTM's gates while it generates", (10, 12))
-    axes = fig.subplots(len(rows) + 1, 1, sharex=True)
-    axes[0].plot(r.x, r.clean, color="0.6", lw=1.5, label="clean sine")
-    axes[0].plot(x, r.prediction[T:], color="tab:red", lw=1.5, label="generated")
-    axes[0].set_xlim(x[0], x[-1])
-    axes[0].set_ylabel("sin(x)")
-    axes[0].legend(fontsize=8, loc="upper right")
-    title = (f"The LSTM while it generates the wave: row 0 of the batch, last step of each window; units sorted "
-             f"by the phase of their cell state\n{settings_text(s)}")
-    axes[0].set_title(title, fontsize=9)
-    step = x[1] - x[0] if len(x) > 1 else 1
-    for ax, (name, values, cmap, limits) in zip(axes[1:], rows):
-        if limits is None:
-            bound = float(np.abs(values).max()) or 1
-            limits = (-bound, bound)
-        image = ax.imshow(values[:, order].T, aspect="auto", cmap=cmap, vmin=limits[0], vmax=limits[1],
-                          origin="lower", interpolation="nearest",
-                          extent=(x[0] - step / 2, x[-1] + step / 2, -0.5, values.shape[1] - 0.5))
-        ax.set_ylabel(f"{name}\nunit")
-        fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
-    fig.colorbar(image, ax=axes[0], pad=0.01, fraction=0.03).ax.set_visible(False)  # aligned with the rest
-    axes[-1].set_xlabel("x (radians)")
-    set_margins(fig, title.count("\n") + 1, 0.55, right=0.1, hspace=0.25)
-    return fig
-
-
-def finish_wave_plot(fig, ax, x, title, legend_columns):
-    """Label a plot of series against x, mark the end of the data, and put the legend in rows under it."""
-    if len(x) > N_POINTS:
-        ax.axvline(x[N_POINTS - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
-    ax.set_xlabel("x (radians)")
-    ax.set_ylabel("sin(x)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(True, alpha=0.3)
-    rows = math.ceil(len(ax.get_legend_handles_labels()[1]) / legend_columns)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 0.02), bbox_transform=fig.transFigure, ncol=legend_columns,
-              fontsize=8, frameon=False)
-    set_margins(fig, title.count("\n") + 1, 0.6 + 0.2 * rows, right=1.3 if len(fig.axes) > 1 else 0.25)
+class Stopped(Exception):
+    """A stop signal ended the writing of a file."""
 
 
 def save_animation(s, r, snapshots, stop):
     """write(path) for learning.gif: frame k is snapshot k against the clean sine and the noisy data, beside
     the loss curve up to its epoch.  The still parts are drawn once; each frame redraws only the prediction,
-    the curve and the title over them, and is kept in the GIF's 256-colour palette.  A stop signal ends it
-    between two frames (the caller leaves the GIF out)."""
+    the curve and the title over them, in the GIF's 256-colour palette.  A stop signal ends it between two
+    frames (Stopped: the caller leaves the GIF out)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from PIL import Image
-    epochs, series, T = snapshots.taken, snapshots.series, s.time_size
     fig = Figure(figsize=(10, 4), dpi=80)
-    canvas = FigureCanvasAgg(fig)
-    wave, loss = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
+    canvas, (wave, loss) = FigureCanvasAgg(fig), fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
     wave.plot(r.x, r.clean, color="0.6", lw=1.5, label="clean sine")
     wave.plot(r.x[:N_POINTS], r.noisy, ".", color="tab:blue", ms=3, label="noisy training series")
-    line, = wave.plot(r.x, series[0], color="tab:red", lw=1.5, label="closed-loop prediction", animated=True)
-    if len(r.x) > N_POINTS:
-        wave.axvline(r.x[N_POINTS - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
+    line, = wave.plot(r.x, r.clean, color="tab:red", lw=1.5, label="closed-loop prediction", animated=True)
     wave.set(ylim=(-2, 2), xlabel="x (radians)")
     wave.legend(fontsize=7, loc="lower left")
     wave.grid(True, alpha=0.3)
@@ -1137,47 +955,63 @@ def save_animation(s, r, snapshots, stop):
 
     def write(path):
         canvas.draw()
-        still = canvas.copy_from_bbox(fig.bbox)
-        frames = []
-        for k, epoch in enumerate(epochs):
+        still, frames, T = canvas.copy_from_bbox(fig.bbox), [], s.time_size
+        for epoch, prediction in zip(snapshots.taken, snapshots.series):
             if stop.requested():
                 raise Stopped
             canvas.restore_region(still)
-            line.set_ydata(series[k])
+            line.set_ydata(prediction)
             curve.set_data(np.arange(1, epoch + 1), r.loss[:epoch])
             title.set_text(f"epoch {epoch} of {s.epochs}: closed-loop RMSE "
-                           f"{rmse(series[k][T:N_POINTS], r.clean[T:N_POINTS]):.4f}")
+                           f"{rmse(prediction[T:N_POINTS], r.clean[T:N_POINTS]):.4f}")
             for artist in (line, curve, title):
                 fig.draw_artist(artist)
-            frame = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
-            frames.append(frame.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE))
+            frame = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
+            frames.append(frame.quantize(colors=256, method=Image.Quantize.FASTOCTREE))
         frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=250, loop=0)
     return write
 
 
-class Stopped(Exception):
-    """A stop signal ended a file's writing."""
+def plot_gates(s, r, snapshots=None):
+    """The generated wave on top; under it, on the same x, the cell state and each gate over the units
+    (row 0 of the batch, last step of each window), units ordered by the phase of their cell state."""
+    T, g = s.time_size, r.gates
+    x, cell = r.x[T:], g["cell"]                       # cell: (generated points, H)
+    spectrum = np.fft.rfft(cell - cell.mean(axis=0), axis=0)  # each unit's cell state as a sum of waves
+    strongest = np.argmax(np.abs(spectrum[1:]).sum(axis=1)) + 1  # the strongest wave the units share
+    order = np.argsort(np.angle(spectrum[strongest]))  # the units by its phase
+    rows = [("cell state c", cell, "RdBu_r", None), ("forget gate f", g["gate_f"], "viridis", (0, 1)),
+            ("candidate g", g["gate_g"], "RdBu_r", (-1, 1)), ("input gate i", g["gate_i"], "viridis", (0, 1)),
+            ("output gate o", g["gate_o"], "viridis", (0, 1))]
+    fig, axes = new_figure(s, "The LSTM's gates while it generates", (10, 12), len(rows) + 1, sharex=True)
+    axes[0].plot(r.x, r.clean, color="0.6", lw=1.5, label="clean sine")
+    axes[0].plot(x, r.prediction[T:], color="tab:red", lw=1.5, label="generated")
+    axes[0].set(xlim=(x[0], x[-1]), ylabel="sin(x)")
+    axes[0].legend(fontsize=8, loc="upper right")
+    title = (f"The LSTM while it generates the wave: row 0 of the batch, last step of each window; units sorted "
+             f"by the phase of their cell state\n{settings_text(s)}")
+    axes[0].set_title(title, fontsize=9)
+    step = x[1] - x[0] if len(x) > 1 else 1
+    for ax, (name, values, cmap, limits) in zip(axes[1:], rows):
+        bound = float(np.abs(values).max()) or 1
+        image = ax.imshow(values[:, order].T, aspect="auto", cmap=cmap, origin="lower", interpolation="nearest",
+                          vmin=limits[0] if limits else -bound, vmax=limits[1] if limits else bound,
+                          extent=(x[0] - step / 2, x[-1] + step / 2, -0.5, values.shape[1] - 0.5))
+        ax.set_ylabel(f"{name}\nunit")
+        fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
+    fig.colorbar(image, ax=axes[0], pad=0.01, fraction=0.03).ax.set_visible(False)  # aligned with the rest
+    axes[-1].set_xlabel("x (radians)")
+    set_margins(fig, title, 0.55, right=0.1, hspace=0.25)
+    return fig
 
 
-def always(s, r, snapshots):
-    return True
-
-
-def drawn(s, r, snapshots):
-    return r.status != "diverged"
-
-
-def snapshots_taken(s, r, snapshots):
-    return snapshots is not None and len(snapshots.taken) > 0
-
-
-RUN_FILES = [  # (file, written when, what makes it); results.npz first, so that nothing learned is lost
-    ("results.npz", always, None),
-    ("loss.png", always, plot_loss),
-    ("waveform.png", drawn, plot_waveform),
-    ("learning.png", snapshots_taken, plot_learning),
-    ("learning.gif", lambda s, r, snapshots: s.animate and snapshots_taken(s, r, snapshots), save_animation),
-    ("gates.png", lambda s, r, snapshots: s.gates and drawn(s, r, snapshots), plot_gates),
+RUN_FILES = [  # (file, written when (s, r, snapshots), what makes it); results.npz first: nothing learned is lost
+    ("results.npz", lambda s, r, snapshots: True, None),
+    ("loss.png", lambda s, r, snapshots: True, plot_loss),
+    ("waveform.png", lambda s, r, snapshots: r.status != "diverged", plot_waveform),
+    ("learning.png", lambda s, r, snapshots: snapshots is not None and len(snapshots.taken) > 0, plot_learning),
+    ("learning.gif", lambda s, r, snapshots: s.animate and len(snapshots.taken) > 0, save_animation),
+    ("gates.png", lambda s, r, snapshots: s.gates and r.status != "diverged", plot_gates),
 ]
 
 
@@ -1186,19 +1020,17 @@ def save_run(s, r, snapshots, out, figures, stop):
     caller closes them); a stop signal while the GIF is written leaves it out.  Returns the file names."""
     names = [name for name, when, _ in RUN_FILES if when(s, r, snapshots)]
     out.plan(names)
-    out.write("results.npz", save_arrays(run_arrays(s, r, snapshots, names)))
+    out.arrays("results.npz", run_arrays(s, r, snapshots, names))
     for name, _, make in RUN_FILES[1:]:
-        if name not in names:
-            continue
-        if name.endswith(".gif"):
+        if name in names and name.endswith(".gif"):
             try:
                 out.write(name, make(s, r, snapshots, stop))
             except Stopped:
                 names.remove(name)
-                out.write("results.npz", save_arrays(run_arrays(s, r, snapshots, names)))
-            continue
-        figures.append(make(s, r, snapshots))
-        out.write(name, save_figure(figures[-1]))
+                out.arrays("results.npz", run_arrays(s, r, snapshots, names))
+        elif name in names:
+            figures.append(make(s, r, snapshots))
+            out.figure(name, figures[-1])
     return names
 
 
@@ -1206,17 +1038,14 @@ def save_run(s, r, snapshots, out, figures, stop):
 # Stopping.  Ctrl-C, TERM and HUP do not end the process where they find it: main() records the first one,
 # training stops at the end of its minibatch, the run saves what it has and exits with 128 + the signal.
 # ----------------------------------------------------------------------------------------------------------
-STOP_WORDS = {getattr(signal, name): word for name, word in
-              (("SIGINT", "interrupted"), ("SIGTERM", "terminated"), ("SIGHUP", "hung up"))
-              if hasattr(signal, name)}  # Windows has no SIGHUP
+STOP_WORDS = {getattr(signal, name): word for name, word in (("SIGINT", "interrupted"), ("SIGTERM", "terminated"),
+                                                            ("SIGHUP", "hung up")) if hasattr(signal, name)}
 
 
 class StopSignals:
-    """Records the first stop signal, for training to check after every minibatch.
-
-    As a context manager it installs itself as the handler of the stop signals and puts the previous
-    handlers back; Python allows handlers only in the main thread, so elsewhere it installs nothing.
-    """
+    """Records the first stop signal, for training to check after every minibatch; as a context manager,
+    the stop signals' handler, the previous handlers put back after (in the main thread: Python allows
+    handlers nowhere else)."""
 
     def __init__(self):
         self.signum, self.event, self.previous = None, None, {}
@@ -1238,17 +1067,10 @@ class StopSignals:
     def requested(self):
         return self.signum is not None
 
-    def word(self):
-        return STOP_WORDS[self.signum]
-
-    def exit_status(self):
+    def said(self, what):
+        """The stop's one line on stderr; its exit status."""
+        print(f"{STOP_WORDS[self.signum]}{what}", file=sys.stderr)
         return 128 + self.signum
-
-
-def stopped_text(stop, epochs_done=None):
-    if epochs_done is None:
-        return f"{stop.word()} after training: everything is saved, nothing shown"
-    return f"{stop.word()} in epoch {epochs_done + 1}: saved the model as it stands"
 
 
 def smaller_lr_text(lrs):
@@ -1256,50 +1078,39 @@ def smaller_lr_text(lrs):
             f"(the default is {LEARNING_RATE:g})")
 
 
-# ----------------------------------------------------------------------------------------------------------
-# A single run, in this process.
-# ----------------------------------------------------------------------------------------------------------
 def single_run(s, stop):
+    """Train in this process (matplotlib is imported meanwhile, in a thread: the import overlaps NumPy's
+    work), save the files, print a summary; the exit status."""
+    import importlib
     started = time.perf_counter()
     snapshots = Snapshots(s) if s.snapshot_count or s.animate else None
     hooks = [hook for hook in (None if s.quiet else progress_printer(s.epochs, started), snapshots) if hook]
-
-    def after_epoch(epoch, loss, model):
-        for hook in hooks:
-            hook(epoch, loss, model)
-
-    loading = load_matplotlib_meanwhile()
-    r = run(s, s.seed, after_epoch, stop.requested)
+    loading = threading.Thread(target=importlib.import_module, args=("matplotlib.figure",))
+    loading.start()
+    r = run(s, s.seed, lambda *epoch: [hook(*epoch) for hook in hooks], stop.requested)
     loading.join()
-    out, figures = Output(s.out, [name for name, _, _ in RUN_FILES]), []
+    out, figures, epochs = Output(s.out, [name for name, _, _ in RUN_FILES]), [], len(r.loss)
     try:
         names = save_run(s, r, snapshots, out, figures, stop)
-        epochs_done = len(r.loss)
-        if epochs_done:
-            print(f"final loss {r.loss[-1]:.6g} (epoch {epochs_done})")
+        if epochs:
+            print(f"final loss {r.loss[-1]:.6g} (epoch {epochs})")
         if r.status != "diverged":
-            print(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated "
-                  f"points: {r.rmse:.4f}")
-            if s.future:
-                print(f"  and over the {s.future} points past the data: {r.future_rmse:.4f}")
+            print(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated points: "
+                  f"{r.rmse:.4f}" + (f"\n  and over the {s.future} points past the data: {r.future_rmse:.4f}"
+                                     if s.future else ""))
         print(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
         if r.status == "diverged":
-            print(f"training diverged: the loss stopped being finite in epoch {epochs_done + 1}; "
+            print(f"training diverged: the loss stopped being finite in epoch {epochs + 1}; "
                   f"{smaller_lr_text([s.lr])}", file=sys.stderr)
             return 1
         if stop.requested():
-            gif = "learning.gif" not in names and s.animate and snapshots.taken
-            print(stopped_text(stop, epochs_done if r.status == "interrupted" else None)
-                  + ("; learning.gif left out" if gif else ""), file=sys.stderr)
-            return stop.exit_status()
-        if s.show:
-            show_figures(figures)
-        if stop.requested():  # while the windows were open
-            print(f"{stop.word()}: figures closed", file=sys.stderr)
-            return stop.exit_status()
-        return 0
+            return stop.said((f" in epoch {epochs + 1}: saved the model as it stands" if r.status == "interrupted"
+                              else " after training: everything is saved, nothing shown") +
+                             ("; learning.gif left out" if s.animate and "learning.gif" not in names else ""))
+        show_and_close(s, figures)
+        return stop.said(": figures closed") if stop.requested() else 0  # a stop while the windows were open
     finally:
-        close_figures(figures)
+        show_and_close(SimpleNamespace(show=False), figures)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1313,21 +1124,18 @@ WORKER = {}  # in a worker process: "stop", the Event that says the run was stop
 
 
 def start_worker(stop_event, parent):
+    def exit_with_parent():  # at once, even while blocked sending results that no one will read
+        while os.getppid() == parent:
+            time.sleep(0.1)
+        os._exit(1)
     for signum in STOP_WORDS:
         signal.signal(signum, signal.SIG_IGN)
     WORKER["stop"] = stop_event
-    threading.Thread(target=exit_with_parent, args=(parent,), daemon=True).start()
-
-
-def exit_with_parent(parent):
-    """In a worker: exit at once when the main process is gone, even while blocked sending its results."""
-    while os.getppid() == parent:
-        time.sleep(0.1)
-    os._exit(1)
+    threading.Thread(target=exit_with_parent, daemon=True).start()
 
 
 def train_job(s, seed, should_stop=None):
-    """One model of a sweep, as run() gives it without the model itself; None if stopped before it began."""
+    """One model of a sweep, as run() gives it less the model itself; None if stopped before it began."""
     should_stop = should_stop or WORKER["stop"].is_set
     if should_stop():
         return None
@@ -1337,247 +1145,195 @@ def train_job(s, seed, should_stop=None):
 
 
 def train_models(jobs, stop, on_done):
-    """Train one model per job (settings, seed); return {job's index: results} for the jobs that ran.
-    on_done(k, r) is called as each finishes.  Once stop.requested(), models under way stop at the end of
-    their minibatch and none more start."""
+    """Train one model per job (settings, seed); return {job's index: results} for the jobs that ran, calling
+    on_done(k, r) as each finishes.  Once stop.requested(), models stop at the end of their minibatch."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
-    # fork where it is safe; spawn in a process with other threads (a notebook's kernel, Python 3.12 warns)
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1 \
-        else "spawn"
-    main_module = sys.modules["__main__"]
-    if not hasattr(main_module, "__spec__"):  # IPython's %run leaves none, and spawn reads it
-        main_module.__spec__ = None
-    done = {}
+    # fork where it is safe; spawn in a process with other threads (a notebook's kernel; Python 3.12 warns)
+    safe = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    if not hasattr(sys.modules["__main__"], "__spec__"):  # IPython's %run leaves none, and spawn reads it
+        sys.modules["__main__"].__spec__ = None
     try:
-        context = multiprocessing.get_context(method)
+        context = multiprocessing.get_context("fork" if safe else "spawn")
         stop.event = context.Event()
-        if stop.requested():  # a signal that came before the Event
-            stop.event.set()
         pool = ProcessPoolExecutor(min(len(jobs), os.cpu_count() or 1), mp_context=context,
                                    initializer=start_worker, initargs=(stop.event, os.getpid()))
     except (OSError, ImportError, NotImplementedError) as e:
         print(f"training in this process: no worker processes here ({e})", flush=True)
-        for k, (settings, seed) in enumerate(jobs):
-            r = train_job(settings, seed, stop.requested)
+        pool = None
+    done = {}
+    with pool or contextlib.nullcontext():
+        if pool:
+            if stop.requested():  # a signal that came before the Event
+                stop.event.set()
+            futures = {pool.submit(train_job, settings, seed): k for k, (settings, seed) in enumerate(jobs)}
+            import matplotlib.figure  # noqa: F401  (while the workers train: they are forked by now)
+            results = ((futures[future], future.result()) for future in as_completed(futures))
+        else:
+            results = ((k, train_job(settings, seed, stop.requested)) for k, (settings, seed) in enumerate(jobs))
+        for k, r in results:
             if r is not None:
                 done[k] = r
                 on_done(k, r)
-        return done
-    with pool:
-        futures = {pool.submit(train_job, settings, seed): k for k, (settings, seed) in enumerate(jobs)}
-        import matplotlib.figure  # noqa: F401  (while the workers train; they are forked by now)
-        for future in as_completed(futures):
-            r = future.result()
-            if r is not None:
-                done[futures[future]] = r
-                on_done(futures[future], r)
     return dict(sorted(done.items()))
 
 
 def sweep(s, stop):
     """Train one model per seed for each setting of the grid (a --seeds sweep: the one setting of the flags);
-    print a line per model and a table; write the table (CSV and .npz) and a figure."""
-    started = time.perf_counter()
-    kind = "grid" if s.grid else "sweep"
-    points = s.grid or [({}, s)]
-    varied = list(points[0][0])
-    seeds = s.seeds or list(GRID_SEEDS)
-    jobs = [(settings, seed) for _, settings in points for seed in seeds]
-    fixed = [setting.name for setting in SETTINGS if setting.grid and setting.name not in varied]
+    print a line per model and a summary; write the table (CSV and .npz) and a figure."""
+    started, kind = time.perf_counter(), "grid" if s.grid else "sweep"
+    points, seeds = s.grid or [({}, s)], s.seeds or list(GRID_SEEDS)
+    varied, jobs = list(points[0][0]), [(settings, seed) for _, settings in points for seed in seeds]
     if not s.quiet:
+        fixed = [setting.name for setting in SETTINGS if setting.grid and setting.name not in varied]
         print(f"training {len(jobs)} model{'s' * (len(jobs) > 1)}: {settings_text(s, fixed, width=10 ** 6)}"
-              + "".join(f"; {name} {', '.join(value_text(v) for v in dict.fromkeys(p[name] for p, _ in points))}"
+              + "".join(f"; {name} {', '.join(dict.fromkeys(value_text(p[name]) for p, _ in points))}"
                         for name in varied)
               + f"; {len(points)} setting{'s' * (len(points) > 1)} x {len(seeds)} seed{'s' * (len(seeds) > 1)}",
               flush=True)
 
-    def model_text(k):
-        point, seed = points[k // len(seeds)][0], seeds[k % len(seeds)]
-        return " ".join([f"{name}={value_text(value)}" for name, value in point.items()] + [f"seed {seed}"])
-
     def finished(k, r):
-        if s.quiet:
-            return
-        epochs = len(r.loss)
-        words = {"diverged": f"diverged in epoch {epochs + 1}", "interrupted": f"interrupted in epoch {epochs + 1}"}
-        print(f"  {model_text(k)}: " + (f"{words[r.status]}, " if r.status in words else "") +
-              (f"loss {r.loss[-1]:.6g}, RMSE {r.rmse:.4f}" if epochs else "no epoch finished"), flush=True)
+        if not s.quiet:
+            print(f"  {point_text(points[k // len(seeds)][0])}seed {seeds[k % len(seeds)]}: "
+                  + (f"{r.status} in epoch {len(r.loss) + 1}, " if r.status != "done" else "")
+                  + (f"loss {r.loss[-1]:.6g}, RMSE {r.rmse:.4f}" if len(r.loss) else "no epoch finished"), flush=True)
 
     done = train_models(jobs, stop, finished)
     if not done:
-        print(f"{stop.word()} before any model finished; nothing written", file=sys.stderr)
-        return stop.exit_status()
+        return stop.said(" before any model finished; nothing written")
     runs = list(done.values())
-    rows = [dict({name: points[k // len(seeds)][0][name] for name in varied}, seed=r.seed,
-                 final_loss=r.loss[-1] if len(r.loss) else np.nan, rmse=r.rmse,
-                 **({"future_rmse": r.future_rmse} if s.future else {}), status=r.status, epochs_done=len(r.loss))
-            for k, r in done.items()]
-    if s.grid:
-        print_grid_summary(rows, varied)
-    else:
-        print_sweep_table(rows)
-
+    rows = [dict(points[k // len(seeds)][0], seed=r.seed, final_loss=r.loss[-1] if len(r.loss) else np.nan,
+                 rmse=r.rmse, **({"future_rmse": r.future_rmse} if s.future else {}), status=r.status,
+                 epochs_done=len(r.loss)) for k, r in done.items()]
+    print_summary(rows, varied)
     out = Output(s.out, [f"{kind}.csv", f"{kind}.npz", f"{kind}.png"])
     out.plan(out.owned)
     out.write(f"{kind}.csv", lambda path: write_csv(path, rows))
     columns = {column: np.array([row[column] for row in rows]) for column in rows[0]}
-    fixed_settings = {name: value for name, value in recorded_settings(s).items() if name not in columns}
-    out.write(f"{kind}.npz", save_arrays(dict(fixed_settings, **columns, x=runs[0].x, clean=runs[0].clean,
-                                              prediction=np.array([r.prediction for r in runs]),
-                                              files=np.array(out.owned))))
+    out.arrays(f"{kind}.npz", dict(recorded_settings(s), **columns, x=runs[0].x, clean=runs[0].clean,
+                                   prediction=np.array([r.prediction for r in runs]), files=np.array(out.owned)))
     figures = [plot_grid(s, rows, varied) if s.grid else plot_sweep(s, runs)]
     try:
-        out.write(f"{kind}.png", save_figure(figures[0]))
+        out.figure(f"{kind}.png", figures[0])
         print(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
-        unfinished = len(runs) < len(jobs) or any(r.status == "interrupted" for r in runs)
         diverged = [row for row in rows if row["status"] == "diverged"]
         if stop.requested():
-            print(f"{stop.word()}: {len(runs)} of {len(jobs)} models saved, some of them unfinished"
-                  if unfinished else stopped_text(stop), file=sys.stderr)
-            return stop.exit_status()
+            unfinished = len(runs) < len(jobs) or any(r.status == "interrupted" for r in runs)
+            return stop.said(f": {len(runs)} of {len(jobs)} models saved, some of them unfinished" if unfinished
+                             else " after training: everything is saved, nothing shown")
         if diverged:
-            lrs = [row.get("lr", s.lr) for row in diverged]
             print(f"{len(diverged)} of {len(jobs)} models diverged (their loss stopped being finite); "
-                  f"{smaller_lr_text(lrs)}", file=sys.stderr)
-        if s.show and not diverged:
-            show_figures(figures)
-        return 1 if diverged else 0
+                  f"{smaller_lr_text([row.get('lr', s.lr) for row in diverged])}", file=sys.stderr)
+            return 1
+        show_and_close(s, figures)
+        return 0
     finally:
-        close_figures(figures)
+        show_and_close(SimpleNamespace(show=False), figures)
+
+
+def point_text(point):
+    return "".join(f"{name}={value_text(value)} " for name, value in point.items())
 
 
 def write_csv(path, rows):
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows({key: value_text(value) if not isinstance(value, float) or np.isnan(value)
-                          else f"{value:.6g}" for key, value in row.items()} for row in rows)
+        writer.writerows({key: f"{value:.6g}" if isinstance(value, float) and not math.isnan(value)
+                          else value_text(value) for key, value in row.items()} for row in rows)
 
 
-SWEEP_COLUMNS = {"final_loss": ("final loss", 11, ".6g"), "rmse": ("RMSE", 8, ".4f"),
-                 "future_rmse": ("future RMSE", 12, ".4f")}  # heading, width, format
-
-
-def print_sweep_table(rows):
-    """The table, then mean, std, min and max over the models that finished training."""
-    columns = [name for name in SWEEP_COLUMNS if name in rows[0]]
-
-    def line(label, values):
-        return f"{label:>10}" + "".join(f" {value:>{SWEEP_COLUMNS[name][1]}{SWEEP_COLUMNS[name][2]}}"
-                                        for name, value in zip(columns, values))
-
-    print("\n" + f"{'seed':>10}" + "".join(f" {SWEEP_COLUMNS[name][0]:>{SWEEP_COLUMNS[name][1]}}"
-                                           for name in columns))
-    for row in rows:
-        print(line(row["seed"], [row[name] for name in columns]) +
-              ("" if row["status"] == "done" else f"  {row['status']}"))
-    finished = [row for row in rows if row["status"] == "done"]
-    if finished:
-        for label, stat in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
-            print(line(label, [stat([row[name] for row in finished]) for name in columns]))
-
-
-def settings_of(rows, names):
-    """The distinct values of the named columns, in order: numbers as numbers, then text."""
+def grid_settings(rows, names):
+    """The grid's settings: the distinct values of the named columns, numbers sorted as numbers."""
     return sorted(dict.fromkeys(tuple(row[name] for name in names) for row in rows),
-                  key=lambda values: [(isinstance(v, str) or v is None, str(v) if isinstance(v, str) or v is None
+                  key=lambda values: [(isinstance(v, (str, type(None))), str(v) if isinstance(v, (str, type(None)))
                                        else v) for v in values])
 
 
-def finished_runs(rows, names, setting):
+def finished_rows(rows, names, setting):
     return [row for row in rows if row["status"] == "done" and tuple(row[name] for name in names) == setting]
 
 
-def setting_text(names, setting):
-    return " ".join(f"{name}={value_text(value)}" for name, value in zip(names, setting))
-
-
-def print_grid_summary(rows, names):
-    """Per setting, mean +- std over its finished seeds of the final loss and the RMSE (and the future
-    RMSE); then whether the settings differ by more than the seeds do, among settings with 2 or more."""
-    settings = settings_of(rows, names)
-    width = max(len(setting_text(names, setting)) for setting in settings)
-    future = "future_rmse" in rows[0]
-    print(f"\n{'setting':<{width}} {'final loss (mean +- std)':>26} {'RMSE (mean +- std)':>20}"
-          + (f" {'future RMSE':>20}" if future else "") + f" {'seeds':>6}")
+def print_summary(rows, names):
+    """A sweep: every model's row, then mean, std, min and max over the finished ones.  A grid: per setting,
+    mean +- std over its finished seeds, then whether the settings differ by more than the seeds do (among
+    the settings with two finished seeds or more)."""
+    columns = [("final_loss", "final loss", ".6g", 11), ("rmse", "RMSE", ".4f", 8)] + \
+        [("future_rmse", "future RMSE", ".4f", 12)] * ("future_rmse" in rows[0])
+    if not names:
+        print(f"\n{'seed':>10}" + "".join(f" {heading:>{width}}" for _, heading, _, width in columns))
+        finished = [row for row in rows if row["status"] == "done"]
+        lines = [(row["seed"], row, "" if row["status"] == "done" else f"  {row['status']}") for row in rows]
+        for label, stat in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)) * bool(finished):
+            lines.append((label, {key: stat([row[key] for row in finished]) for key, *_ in columns}, ""))
+        for label, row, note in lines:
+            print(f"{label:>10}" + "".join(f" {row[key]:>{width}{form}}" for key, _, form, width in columns) + note)
+        return
+    labels = {setting: point_text(dict(zip(names, setting))).strip() for setting in grid_settings(rows, names)}
+    width = max(map(len, labels.values()))
+    print(f"\n{'setting':<{width}}" + "".join(f" {heading + ' (mean +- std)':>24}" for _, heading, *_ in columns)
+          + " finished")
     means, errors = [], []
-    for setting in settings:
-        finished = finished_runs(rows, names, setting)
-        label = setting_text(names, setting)
-        if not finished:
-            print(f"{label:<{width}} {'(no model finished)':>26}")
-            continue
-        loss, error = (np.array([row[key] for row in finished]) for key in ("final_loss", "rmse"))
-        extra = ""
-        if future:
-            ahead = np.array([row["future_rmse"] for row in finished])
-            extra = f" {ahead.mean():>10.4f} +- {ahead.std():<6.4f}"
-        print(f"{label:<{width}} {loss.mean():>14.4g} +- {loss.std():<8.2g} {error.mean():>10.4f} +- "
-              f"{error.std():<6.4f}{extra} {len(finished):>6}")
-        if len(finished) > 1:
-            means.append(error.mean())
-            errors.append(error.std() / np.sqrt(len(finished)))
+    for setting, label in labels.items():
+        group = finished_rows(rows, names, setting)
+        values = {key: np.array([row[key] for row in group]) for key, *_ in columns}
+        print(f"{label:<{width}}" + ("".join(f" {values[key].mean():>10{form}} +- {values[key].std():<10{form}}"
+                                             for key, _, form, _ in columns) + f" {len(group):>8}" if group
+                                     else "  (no model finished)"))
+        if len(group) > 1:
+            means.append(values["rmse"].mean())
+            errors.append(values["rmse"].std() / np.sqrt(len(group)))
     if len(means) > 1:
         spread, noise = float(np.std(means)), float(np.mean(errors))
-        verdict = ("the settings differ by more than the seeds do" if spread > 2 * noise else
-                   "the settings differ by no more than the seeds do: with these seeds, they cannot be told apart")
         print(f"RMSE: the settings' means spread by {spread:.4f} (std over settings); the seeds alone move a mean "
-              f"by about {noise:.4f} (std over seeds / sqrt(seeds)): {verdict}")
+              f"by about {noise:.4f} (std over seeds / sqrt(seeds)): " +
+              ("the settings differ by more than the seeds do" if spread > 2 * noise else
+               "the settings differ by no more than the seeds do: with these seeds, they cannot be told apart"))
+
+
+LEGEND_ENTRIES = 12  # a sweep with more models names only the best and the worst
 
 
 def plot_sweep(s, runs):
     """Every model's prediction over the clean sine: one legend entry each for a dozen models or fewer;
     past that, coloured by RMSE on a scale, the best and the worst named.  Unfinished models are dashed."""
     import matplotlib
-    x = runs[0].x
-    fig = new_figure(s.show, "Closed-loop predictions, one model per seed", (9, 6.5))
-    ax = fig.subplots()
-    ax.plot(x, runs[0].clean, color="black", lw=2.5, label="clean sine")
+    fig, ax = new_figure(s, "Closed-loop predictions, one model per seed", (9, 6.5))
+    ax.plot(runs[0].x, runs[0].clean, color="black", lw=2.5, label="clean sine")
     ranked = sorted((r for r in runs if np.isfinite(r.rmse)), key=lambda r: r.rmse)
 
-    def style(r):
-        return {"ls": "-" if r.status == "done" else "--"}
-
-    def label(r):
-        return f"seed {r.seed}: RMSE {r.rmse:.3f}" + ("" if r.status == "done" else f" ({r.status})")
+    def draw(r, color, prefix=None, **style):
+        ax.plot(r.x, r.prediction, color=color, ls="-" if r.status == "done" else "--", **style,
+                label=None if prefix is None else f"{prefix}seed {r.seed}: RMSE {r.rmse:.3f}"
+                + ("" if r.status == "done" else f" ({r.status})"))
     if len(runs) <= LEGEND_ENTRIES:
-        colors = matplotlib.colormaps["tab20" if len(runs) > 10 else "tab10"].colors
-        for r, color in zip(runs, colors):
-            ax.plot(x, r.prediction, color=color, lw=1, label=label(r), **style(r))
+        for r, color in zip(runs, matplotlib.colormaps["tab20" if len(runs) > 10 else "tab10"].colors):
+            draw(r, color, "", lw=1)
     elif ranked:
-        cmap = matplotlib.colormaps["viridis"]
-        norm = matplotlib.colors.Normalize(ranked[0].rmse, ranked[-1].rmse)
+        cmap, norm = matplotlib.colormaps["viridis"], matplotlib.colors.Normalize(ranked[0].rmse, ranked[-1].rmse)
         for r in reversed(ranked):  # the best drawn last, on top
-            ax.plot(x, r.prediction, color=cmap(norm(r.rmse)), lw=0.8, alpha=0.7, **style(r))
-        for r, word in ((ranked[0], "best"), (ranked[-1], "worst")):
-            ax.plot(x, r.prediction, color=cmap(norm(r.rmse)), lw=2, label=f"{word}: {label(r)}", **style(r))
+            draw(r, cmap(norm(r.rmse)), lw=0.8, alpha=0.7)
+        for r, word in ((ranked[0], "best: "), (ranked[-1], "worst: ")):
+            draw(r, cmap(norm(r.rmse)), word, lw=2)
         fig.colorbar(matplotlib.cm.ScalarMappable(norm, cmap), ax=ax, label="closed-loop RMSE", pad=0.01)
-    ax.axvline(x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
+    ax.axvline(runs[0].x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
     unfinished = " (dashed: training did not finish)" if any(r.status != "done" for r in runs) else ""
-    title = f"Closed-loop predictions, {len(runs)} models, one per seed{unfinished}\n{settings_text(s)}"
-    finish_wave_plot(fig, ax, x, title, legend_columns=4)
+    finish_wave_plot(fig, ax, runs[0].x, f"Closed-loop predictions, {len(runs)} models, one per seed{unfinished}\n"
+                     f"{settings_text(s)}", legend_columns=4)
     return fig
 
 
 def plot_grid(s, rows, names):
-    """For each setting of the grid every finished seed's RMSE as a dot and the mean +- std as a diamond, the
-    script's defaults marked; with two or more varied settings, coloured by the last one."""
+    """For each setting of the grid, every finished seed's RMSE as a dot and their mean +- std as a diamond;
+    the script's defaults shaded; with two or more varied settings, coloured by the last one."""
     import matplotlib
-    settings = settings_of(rows, names)
-    defaults = tuple(SETTING[name].default() for name in names)
-    columns = min(len(settings), 16)
-    fig_rows = math.ceil(len(settings) / columns)
-    fig = new_figure(s.show, "Closed-loop RMSE for each setting",
-                     (max(7, 1.2 + 0.9 * columns), 1.4 + (3 + 0.15 * len(names)) * fig_rows))
-    axes = np.atleast_1d(fig.subplots(fig_rows, 1, squeeze=False)[:, 0])
-    colors = matplotlib.colormaps["tab10"].colors
-    groups = list(dict.fromkeys(setting[-1] for setting in settings))
+    settings, defaults = grid_settings(rows, names), tuple(SETTING[name].default() for name in names)
+    fig, ax = new_figure(s, "Closed-loop RMSE for each setting", (min(max(7, 1.2 + 0.9 * len(settings)), 30), 5.5))
+    colors, groups = matplotlib.colormaps["tab10"].colors, list(dict.fromkeys(setting[-1] for setting in settings))
     finite = [row["rmse"] for row in rows if row["status"] == "done" and np.isfinite(row["rmse"])] or [0, 1]
-    for k, setting in enumerate(settings):
-        ax, x = axes[k // columns], k % columns
+    for x, setting in enumerate(settings):
         color = colors[groups.index(setting[-1]) % len(colors)] if len(names) > 1 else "tab:blue"
-        rmses = np.array([row["rmse"] for row in finished_runs(rows, names, setting)])
+        rmses = np.array([row["rmse"] for row in finished_rows(rows, names, setting)])
         ax.plot(np.full(len(rmses), x), rmses, "o", color=color, alpha=0.45, ms=5)
         if len(rmses):
             ax.errorbar(x + 0.18, rmses.mean(), rmses.std(), fmt="D", color=color, capsize=4, ms=6)
@@ -1585,31 +1341,26 @@ def plot_grid(s, rows, names):
             ax.text(x, np.mean(finite), "no model\nfinished", ha="center", fontsize=7, color="0.4")
         if setting == defaults:
             ax.axvspan(x - 0.4, x + 0.4, color="0.9", zorder=0)
-    for k, ax in enumerate(axes):
-        part = settings[k * columns:(k + 1) * columns]
-        ax.set_xticks(range(len(part)))
-        ax.set_xticklabels(["\n".join(f"{name}={value_text(v)}" for name, v in zip(names, setting))
-                            for setting in part], fontsize=7)
-        ax.set_xlim(-0.6, columns - 0.4)
-        ax.set_ylim(min(finite) * 0.9 - 0.01, max(finite) * 1.1 + 0.01)
-        ax.set_ylabel("closed-loop RMSE")
-        ax.grid(True, axis="y", alpha=0.3)
+    ax.set_xticks(range(len(settings)))
+    ax.set_xticklabels([point_text(dict(zip(names, setting))).strip().replace(" ", "\n") for setting in settings],
+                       fontsize=7, rotation=90 if len(settings) > 32 else 0)
+    ax.set(xlim=(-0.6, len(settings) - 0.4), ylim=(min(finite) * 0.9 - 0.01, max(finite) * 1.1 + 0.01),
+           ylabel="closed-loop RMSE")
+    ax.grid(True, axis="y", alpha=0.3)
     if len(names) > 1:
-        handles = [matplotlib.lines.Line2D([], [], color=colors[k % len(colors)], marker="D", ls="")
-                   for k in range(len(groups))]
-        axes[0].legend(handles, [f"{names[-1]}={value_text(v)}" for v in groups], fontsize=8, loc="upper right")
-    shaded = " (shaded: the script's defaults)" if defaults in settings else ""
+        ax.legend([matplotlib.lines.Line2D([], [], color=colors[k % len(colors)], marker="D", ls="")
+                   for k in range(len(groups))], [f"{names[-1]}={value_text(v)}" for v in groups], fontsize=8)
     fixed = settings_text(s, [name for name in SETTING if SETTING[name].grid and name not in names], width=130)
     title = (f"Each seed's RMSE (dots) and their mean +- std (diamond), seeds "
-             f"{' '.join(str(seed) for seed in dict.fromkeys(row['seed'] for row in rows))}{shaded}\n"
-             f"varied: {', '.join(names)}; the rest: {fixed}")
-    axes[0].set_title(title, fontsize=8)
-    set_margins(fig, title.count("\n") + 1, 0.2 + 0.15 * len(names), hspace=0.1 + 0.2 * len(names))
+             f"{' '.join(str(seed) for seed in dict.fromkeys(row['seed'] for row in rows))}"
+             f"{' (shaded: the defaults)' if defaults in settings else ''}\nvaried: {', '.join(names)}; the rest: {fixed}")
+    ax.set_title(title, fontsize=8)
+    set_margins(fig, title, 0.3 + (0.8 if len(settings) > 32 else 0.15) * len(names))
     return fig
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Command line.  The parser, its checks and --grid all come from SETTINGS.
+# Command line.  The parser, its checks and their messages, and --grid all come from SETTINGS.
 # ----------------------------------------------------------------------------------------------------------
 PROG = "train_sin_lstm.py"
 
@@ -1618,106 +1369,125 @@ class SettingError(Exception):
     """A setting that cannot work; the message names it, its value and what would work."""
 
 
-class Exit(Exception):
-    """argparse is done (--help): the exit status."""
+def expected(setting):
+    """The values a setting takes, in words."""
+    kind = {int: "a whole number", float: "a number", bool: "true or false", str: "a name"}.get(setting.type)
+    return (kind or f"one of {', '.join(map(str, setting.type))}") + " or none" * setting.none
+
+
+def parse_value(setting, text):
+    """The value of a flag's text (ArgumentTypeError, which argparse reports, when it is not one)."""
+    try:
+        if setting.none and text.lower() == "none":
+            return None
+        if setting.type is bool:
+            return {"true": True, "false": False}[text.lower()]
+        return setting.type[setting.type.index(text)] if isinstance(setting.type, tuple) else setting.type(text)
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {expected(setting)}") from None
+
+
+def check(setting, value):
+    """Raise SettingError when value, from a flag or from the constant, is not one the setting takes."""
+    if isinstance(setting.type, tuple):
+        fits = any(value == choice and type(value) is type(choice) for choice in setting.type)
+    else:  # a float setting takes whole numbers too; only a bool setting takes True and False
+        fits = isinstance(value, (int, float) if setting.type is float else setting.type) and (
+            setting.type is bool or not isinstance(value, bool)) and (setting.ok is None or setting.ok(value))
+    if not fits and not (value is None and setting.none):
+        words = setting.range(value) if callable(setting.range) else setting.range
+        label = f"{setting.flag} ({setting.constant})" if setting.flag else setting.constant
+        raise SettingError(f"{label} = {value!r}: must be {words or expected(setting)}")
 
 
 class ArgumentParser(argparse.ArgumentParser):
+    """argparse, made to raise instead of exiting: main() returns a status, in a notebook too."""
+
     def error(self, message):
         raise SettingError(f"{message} (see --help)")
 
     def exit(self, status=0, message=None):
-        if message:
-            print(message, file=sys.stderr, end="")
-        raise Exit(status)
+        raise SystemExit(status)  # only after --help: main() returns it
 
 
 def make_parser():
-    p = ArgumentParser(prog=PROG, argument_default=argparse.SUPPRESS,
-                       description="Train an LSTM on a noisy sine wave (NumPy only), let it generate the wave "
-                                   "closed-loop, and plot both.  Defaults: the constants at the top of the script.")
-    for setting in SETTINGS:
-        if not setting.flag:
-            continue
+    p = ArgumentParser(prog=PROG, argument_default=argparse.SUPPRESS, description="Train an LSTM on a noisy sine "
+                       "wave (NumPy only), let it generate the wave closed-loop, and plot both.  Defaults: the "
+                       "constants at the top of the script.")
+    for setting in (setting for setting in SETTINGS if setting.flag):
         text = f"{setting.help} ({setting.constant}, default {value_text(setting.default())})"
         if setting.type is bool:
             group = p.add_mutually_exclusive_group()
             group.add_argument(setting.flag, dest=setting.name, action="store_true", help=text)
-            group.add_argument(setting.off, dest=setting.name, action="store_false", help=f"the opposite")
+            group.add_argument(setting.off, dest=setting.name, action="store_false", help="the opposite")
         else:
-            p.add_argument(setting.flag, dest=setting.name, type=setting.parse, help=text,
-                           metavar=setting.flag[2:].upper().replace("-", "_"))
-    p.add_argument("--seeds", type=SETTING["seed"].parse, nargs="+", metavar="S",
+            p.add_argument(setting.flag, dest=setting.name, type=lambda text, setting=setting: parse_value(
+                setting, text), help=text, metavar="|".join(setting.type) if isinstance(setting.type, tuple)
+                else setting.flag[2:].upper().replace("-", "_"))
+    p.add_argument("--seeds", type=lambda text: parse_value(SETTING["seed"], text), nargs="+", metavar="S",
                    help="train one model per seed and compare them: sweep.png, sweep.csv, sweep.npz")
-    p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2",
-                   help="train every combination of these values of " +
-                        ", ".join(s.flag[2:] for s in SETTINGS if s.grid) + " with every seed of --seeds "
-                        f"(default {' '.join(map(str, GRID_SEEDS))}): grid.png, grid.csv, grid.npz")
-    p.add_argument("--gradcheck", action="store_true", default=False,
-                   help="check the model's gradients against central differences instead of training")
-    p.add_argument("--no-show", dest="show", action="store_false", default=True, help="only save the figures")
-    p.add_argument("--quiet", action="store_true", default=False, help="no progress lines")
+    p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2", help="train every combination of these values of "
+                   + ", ".join(setting.flag[2:] for setting in SETTINGS if setting.grid) + " with every seed of "
+                   f"--seeds (default {' '.join(map(str, GRID_SEEDS))}): grid.png, grid.csv, grid.npz")
+    p.add_argument("--gradcheck", action="store_true", help="check the model's gradients against central "
+                   "differences instead of training")
+    p.add_argument("--no-show", dest="show", action="store_false", help="only save the figures")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
 
 def settings_from(given):
-    """The settings: the constants at the top, overridden by what the flags gave; checked."""
+    """The settings: the constants at the top, overridden by what the flags gave; each checked."""
     s = argparse.Namespace(**{setting.name: setting.default() for setting in SETTINGS})
     vars(s).update(given)
     for setting in sorted(SETTINGS, key=lambda setting: bool(setting.flag)):  # the data constants first
-        value = getattr(s, setting.name)
-        problem = setting.problem(value)
-        if problem:
-            raise SettingError(f"{setting.label()} = {value!r}: {problem}")
+        check(setting, getattr(s, setting.name))
     n_inputs, B, T = N_POINTS - 1, s.batch_size, s.time_size
     needed = B * minibatches_per_epoch(B)
     if needed > n_inputs - T:
         batches = [b for b in range(1, n_inputs // 2 + 1) if b * minibatches_per_epoch(b) <= n_inputs - T]
-        advice = f"use --time-size {n_inputs - needed} or less"
-        if batches:
-            advice += f", or with --time-size {T} a batch size in {ranges_text(batches)}"
+        spans = []  # runs of consecutive batch sizes: 6-50, or 8, 11-50
+        for b in batches:
+            if spans and spans[-1][1] == b - 1:
+                spans[-1][1] = b
+            else:
+                spans.append([b, b])
         raise SettingError(f"--batch-size {B} with --time-size {T}: an epoch takes {minibatches_per_epoch(B)} "
-                           f"minibatches x {B} = {needed} windows, but {n_inputs} inputs give only "
-                           f"{n_inputs - T} windows of {T} steps; {advice}")
+                           f"minibatches x {B} = {needed} windows, but {n_inputs} inputs give only {n_inputs - T} "
+                           f"windows of {T} steps; use --time-size {n_inputs - needed} or less" +
+                           (f", or with --time-size {T} a batch size in " + ", ".join(
+                               str(a) if a == b else f"{a}-{b}" for a, b in spans) if spans else ""))
     return s
-
-
-def ranges_text(numbers):
-    """[1, 2, 3, 7, 9, 10] -> '1-3, 7, 9-10'."""
-    parts, start = [], None
-    for k, n in enumerate(numbers):
-        start = n if start is None else start
-        if k + 1 == len(numbers) or numbers[k + 1] != n + 1:
-            parts.append(str(n) if n == start else f"{start}-{n}")
-            start = None
-    return ", ".join(parts)
 
 
 def parse(argv):
     """The settings of these command-line words; s.grid is the grid's [(varied {name: value}, settings)]."""
     parser = make_parser()
     given = vars(parser.parse_args(argv))
-    modes = {name: given.pop(name, None) for name in ("seeds", "grid", "gradcheck", "show", "quiet")}
-    s = settings_from(given)
-    vars(s).update(modes)
+    modes = {name: given.pop(name, default) for name, default in
+             (("seeds", None), ("grid", None), ("gradcheck", False), ("show", True), ("quiet", False))}
+    s = argparse.Namespace(**vars(settings_from(given)), **modes)
     for seed in s.seeds or []:
-        problem = SETTING["seed"].problem(seed)
-        if problem:
-            raise SettingError(f"--seeds {seed}: {problem}")
+        try:
+            check(SETTING["seed"], seed)
+        except SettingError as e:
+            raise SettingError(f"--seeds {seed}: {str(e).split(': ', 1)[1]}") from None
     several = "--seeds" if s.seeds else "--grid" if s.grid else None
     single = [flag for flag, name in (("--seed", "seed"), ("--snapshots", "snapshot_count"),
                                       ("--animate", "animate"), ("--gates", "gates")) if name in given]
     if several and (single or s.gradcheck):
-        raise SettingError(f"{(single or ['--gradcheck'])[0]} is for a single run, not with {several}"
-                           + (" (give the seeds in --seeds)" if single[:1] == ["--seed"] else ""))
+        flag = (single + ["--gradcheck"])[0]
+        raise SettingError(f"{flag} is for a single run, not with {several}" +
+                           " (give the seeds in --seeds)" * (flag == "--seed"))
     if several and (s.snapshot_count or s.animate or s.gates):
         raise SettingError(f"SNAPSHOTS, ANIMATE and GATES are for a single run, not with {several}")
-    s.grid = grid_points(parser, given, s.grid) if s.grid else None
+    s.grid = s.grid and grid_points(parser, given, s.grid)
     return s
 
 
 def grid_points(parser, given, items):
-    """Every combination of the grid's values, as the settings of the flags plus the point's own flags."""
+    """Every combination of the grid's values: [(the point {name: value}, the settings of the flags and the
+    point's own flags, parsed and checked as any)]."""
     import itertools
     values = {}
     for item in items:
@@ -1732,36 +1502,33 @@ def grid_points(parser, given, items):
         if not texts or "" in texts.split(","):
             raise SettingError(f"--grid {item}: give the values as {key}=V1,V2,...")
         try:
-            values[setting.name] = list(dict.fromkeys(setting.parse(text) for text in texts.split(",")))
+            values[setting.name] = list(dict.fromkeys(parse_value(setting, text) for text in texts.split(",")))
         except argparse.ArgumentTypeError as e:
             raise SettingError(f"--grid {item}: {e}") from None
     points = []
     for combination in itertools.product(*values.values()):
         point = dict(zip(values, combination))
-        flags = [word for name, value in point.items() for word in SETTING[name].flags(value)]
+        flags = [word for name, value in point.items() for word in (
+            [SETTING[name].flag if value else SETTING[name].off] if SETTING[name].type is bool
+            else [SETTING[name].flag, value_text(value)])]
         try:
             settings = settings_from(dict(given, **vars(parser.parse_args(flags))))
         except SettingError as e:
-            raise SettingError(f"--grid combination {setting_text(point, point.values())}: {e}") from None
-        vars(settings).update(show=False, quiet=True, seeds=None, grid=None, gradcheck=False)
-        points.append((point, settings))
+            raise SettingError(f"--grid combination {point_text(point).strip()}: {e}") from None
+        points.append((point, argparse.Namespace(**vars(settings), show=False, quiet=True)))
     return points
 
 
-def check_matplotlib():
-    """A run draws its figures with matplotlib: say so before training if it is missing."""
+def prepare_out_dir(path):
+    """Before any training: matplotlib is there, and a file can be written in the output folder."""
     import importlib.util
     try:
-        found = importlib.util.find_spec("matplotlib") is not None
+        missing = importlib.util.find_spec("matplotlib") is None
     except ImportError:
-        found = False
-    if not found:
+        missing = True
+    if missing:
         raise SettingError("matplotlib is not installed, and a run draws its figures with it: "
                            "pip install -r requirements.txt (--gradcheck works without it)")
-
-
-def prepare_out_dir(path):
-    """Create the output folder and make sure a file can be written there, before any training."""
     if os.path.isfile(path):
         raise SettingError(f"--out {path}: that is a file; give a folder")
     try:
@@ -1771,25 +1538,47 @@ def prepare_out_dir(path):
         raise SettingError(f"--out {path}: cannot write there ({e.strerror or e})") from None
 
 
+def gradient_check(s):
+    """Check every parameter's gradient of the model these settings build, in float64, printing a row as
+    each is checked; the exit status is 1 when a gradient is wrong."""
+    rng, noisy, xs, ts, model = data_and_model(s, s.seed, np.float64)
+    B, h0, c0 = s.batch_size, None, None
+    if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
+        model.predict(xs[-B:])
+        h0, c0 = model.recurrent.h.copy(), model.recurrent.c.copy()
+    print(f"gradient check: float64, central differences, {settings_text(s)}")
+    started = time.perf_counter()
+    model.forward(xs[:B], ts[:B])
+    evaluations = 2 * sum(param.size for param in model.params)  # two forward passes per parameter
+    seconds = evaluations * (time.perf_counter() - started)
+    duration = next((f"{seconds / size:.2g} {unit}" for unit, size in (("days", 86400), ("h", 3600), ("min", 60))
+                     if seconds >= 2 * size), f"{seconds:.0f} s")
+    print(f"{evaluations} forward passes: about {duration}"
+          f"{' (Ctrl-C stops it; a smaller --hidden-size is quicker)' if seconds > 600 else ''}", flush=True)
+    print(f"{'parameter':<10} {'shape':>10} {'max rel. error':>15}")
+    errors = model_gradient_errors(model, xs[:B], ts[:B], h0, c0, lambda k, error: print(
+        f"{PARAM_NAMES[k]:<10} {str(model.params[k].shape):>10} {error:>15.2e}  "
+        f"{'ok' if error <= GRADIENT_TOLERANCE else 'WRONG'}", flush=True))
+    bad = sum(error > GRADIENT_TOLERANCE for error in errors)
+    print(f"{len(errors) - bad} of {len(errors)} within {GRADIENT_TOLERANCE:g}")
+    return 1 if bad else 0
+
+
 def main(argv=None):
     """Run what the command-line words say; return the exit status (never raise SystemExit)."""
     try:
         s = parse(argv)
         if s.gradcheck:
             return gradient_check(s)  # no handlers: Ctrl-C (KeyboardInterrupt) stops it at once
-        check_matplotlib()
         prepare_out_dir(s.out)
         with StopSignals() as stop:
             return sweep(s, stop) if s.seeds or s.grid else single_run(s, stop)
-    except Exit as e:
-        return e.args[0]
-    except SettingError as e:
+    except SystemExit as e:  # argparse, after --help
+        return e.code
+    except (SettingError, WriteError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-    except WriteError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # during --gradcheck, or before the handlers were in place
+        return 2 if isinstance(e, SettingError) else 1
+    except KeyboardInterrupt:  # during --gradcheck
         print("interrupted; nothing written", file=sys.stderr)
         return 128 + signal.SIGINT
 

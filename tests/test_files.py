@@ -117,7 +117,7 @@ def test_a_sweep_figure_of_any_size_is_readable(tmp_path, n):
         assert any(label.startswith("best: seed 0") for label in labels)
         assert any(label.startswith(f"worst: seed {n - 1}") for label in labels)
         assert len(fig.axes) == 2  # the colour scale
-    m.Output(str(tmp_path), ["sweep.png"]).write("sweep.png", m.save_figure(fig))
+    m.Output(str(tmp_path), ["sweep.png"]).figure("sweep.png", fig)
     assert os.path.getsize(tmp_path / "sweep.png") > 0
 
 
@@ -153,12 +153,12 @@ def test_the_y_label_and_the_legend_are_inside_the_image(tmp_path):
     from matplotlib.image import imread
     s = settings("--epochs", 2)
     r = SimpleNamespace(loss=np.array([1.5e25, 3e27, 1e30]), seed=773)  # wide tick labels
-    m.Output(str(tmp_path), ["loss.png"]).write("loss.png", m.save_figure(m.plot_loss(s, r)))
+    m.Output(str(tmp_path), ["loss.png"]).figure("loss.png", m.plot_loss(s, r))
     image = imread(tmp_path / "loss.png")
     assert (image[:, :3, :3] == 1).all()  # the image's left edge is background: nothing cut there
     assert (image[:, :40, :3] < 0.5).any()  # and the y label is there
     fig = m.plot_waveform(s, m.run(s, s.seed))
-    m.Output(str(tmp_path), ["waveform.png"]).write("waveform.png", m.save_figure(fig))
+    m.Output(str(tmp_path), ["waveform.png"]).figure("waveform.png", fig)
     fig.canvas.draw()
     legend = fig.axes[0].get_legend().get_window_extent()
     assert legend.y0 >= 0 and legend.x0 >= 0 and legend.x1 <= fig.bbox.x1  # the legend under the axes, whole
