@@ -192,3 +192,11 @@ def test_an_error_in_the_story_is_one_traceback_naming_it(tmp_path):
     assert done.returncode == 1
     assert done.stderr.count("Traceback") == 1 and "NameError: name 'undefined_name'" in done.stderr
     assert "in train" in done.stderr
+
+
+def test_the_readme_names_every_setting_and_the_commands_the_tests_use():
+    with open(os.path.join(os.path.dirname(SCRIPT), "README.md")) as f:
+        readme = f.read()
+    for setting in m.SETTINGS:
+        assert f"`{setting.constant}`" in readme and (not setting.flag or f"`{setting.flag}" in readme), setting.name
+    assert "python -m pytest -q tests" in readme and "../" not in readme
