@@ -24,6 +24,7 @@ the run but is not part of the story.
 import argparse
 import contextlib
 import csv
+import gc
 import glob
 import math
 import os
@@ -1087,8 +1088,14 @@ def single_run(s, stop):
     hooks = [hook for hook in (None if s.quiet else progress_printer(s.epochs, started), snapshots) if hook]
     loading = threading.Thread(target=importlib.import_module, args=("matplotlib.figure",))
     loading.start()
-    r = run(s, s.seed, lambda *epoch: [hook(*epoch) for hook in hooks], stop.requested)
-    loading.join()
+    collecting = gc.isenabled()
+    gc.disable()  # training makes no reference cycles: the collector's passes over matplotlib's objects cost time
+    try:
+        r = run(s, s.seed, lambda *epoch: [hook(*epoch) for hook in hooks], stop.requested)
+    finally:
+        loading.join()
+        if collecting:
+            gc.enable()
     out, figures, epochs = Output(s.out, [name for name, _, _ in RUN_FILES]), [], len(r.loss)
     try:
         names = save_run(s, r, snapshots, out, figures, stop)
@@ -1586,6 +1593,5 @@ def main(argv=None):
 if __name__ == "__main__":
     status = main()
     if sys.argv[0] in getattr(sys, "orig_argv", ()):  # this file is the program, not %run in a kernel:
-        import gc
         gc.freeze()  # it ends now; spare the interpreter a walk through matplotlib's objects
     sys.exit(status)
