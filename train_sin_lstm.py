@@ -902,8 +902,10 @@ def plot_learning(s, r, snapshots):
     for k, (epoch, prediction) in enumerate(zip(epochs, snapshots.series)):
         wave.plot(r.x, prediction, color=colors[k], lw=1.2, label=f"epoch {epoch}" if k in labelled else None)
     wave.axvline(r.x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
-    title = (f"Closed-loop prediction at {len(epochs)} epochs of training, early (purple) to late (yellow)\n"
-             f"{settings_text(s, width=120)}")
+    if len(r.x) > N_POINTS:
+        wave.axvline(r.x[N_POINTS - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
+    title = (f"Closed-loop prediction at {len(epochs)} snapshots during {len(r.loss)} epochs of training, early "
+             f"(purple) to late (yellow)\n{settings_text(s, width=120)}")
     wave.set(ylim=(-2, 2), xlabel="x (radians)", ylabel="sin(x)")
     wave.set_title(title, fontsize=9)
     wave.grid(True, alpha=0.3)
@@ -913,7 +915,7 @@ def plot_learning(s, r, snapshots):
     loss.scatter(taken, r.loss[taken - 1], color=colors[:len(taken)], zorder=3, s=25, edgecolor="black", lw=0.5,
                  label="snapshots")
     if len(r.loss) and np.all(r.loss > 0):
-        log_scale(loss.xaxis, minor_labels=False)
+        log_scale(loss.xaxis, minor_labels=len(r.loss) < 100)
         log_scale(loss.yaxis)
     loss.set(xlabel="epoch (log scale)", ylabel="loss (sum of the epoch's minibatch losses)")
     loss.set_title("Training loss, snapshots marked", fontsize=10)
@@ -944,8 +946,8 @@ def save_animation(s, r, snapshots, stop):
     wave.legend(fontsize=7, loc="lower left")
     wave.grid(True, alpha=0.3)
     title = wave.text(0.5, 1.03, "", transform=wave.transAxes, ha="center", fontsize=10, animated=True)
-    curve, = loss.plot([], [], color="tab:blue", animated=True)
-    loss.set_xlim(1, max(len(r.loss), 2))
+    curve, = loss.plot([], [], color="tab:blue", marker="o", markevery=[-1], ms=4, animated=True)
+    loss.set_xlim(0.5, len(r.loss) + 0.5)
     if len(r.loss) and np.all(r.loss > 0):
         log_scale(loss.yaxis)
         loss.set_ylim(r.loss.min() / 1.2, r.loss.max() * 1.2)
@@ -954,28 +956,33 @@ def save_animation(s, r, snapshots, stop):
     loss.grid(True, which="both", alpha=0.3)
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.13, top=0.88, wspace=0.25)
 
-    def write(path):
-        canvas.draw()
-        still, frames, T = canvas.copy_from_bbox(fig.bbox), [], s.time_size
-        for epoch, prediction in zip(snapshots.taken, snapshots.series):
+    def frames(still):  # one at a time, over the still parts: Pillow keeps what it needs of each, no more
+        for k, (epoch, prediction) in enumerate(zip(snapshots.taken, snapshots.series)):
             if stop.requested():
                 raise Stopped
+            if not s.quiet and len(snapshots.taken) >= 20 and k % (len(snapshots.taken) // 10) == 0:
+                print(f"learning.gif: frame {k + 1} of {len(snapshots.taken)}", flush=True)
             canvas.restore_region(still)
             line.set_ydata(prediction)
             curve.set_data(np.arange(1, epoch + 1), r.loss[:epoch])
             title.set_text(f"epoch {epoch} of {s.epochs}: closed-loop RMSE "
-                           f"{rmse(prediction[T:N_POINTS], r.clean[T:N_POINTS]):.4f}")
+                           f"{rmse(prediction[s.time_size:N_POINTS], r.clean[s.time_size:N_POINTS]):.4f}")
             for artist in (line, curve, title):
                 fig.draw_artist(artist)
             frame = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
-            frames.append(frame.quantize(colors=256, method=Image.Quantize.FASTOCTREE))
-        frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=250, loop=0)
+            yield frame.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+
+    def write(path):
+        canvas.draw()
+        all_frames = frames(canvas.copy_from_bbox(fig.bbox))
+        next(all_frames).save(path, format="GIF", save_all=True, append_images=all_frames, duration=250, loop=0)
     return write
 
 
 def plot_gates(s, r, snapshots=None):
     """The generated wave on top; under it, on the same x, the cell state and each gate over the units
     (row 0 of the batch, last step of each window), units ordered by the phase of their cell state."""
+    from matplotlib.ticker import MaxNLocator
     T, g = s.time_size, r.gates
     x, cell = r.x[T:], g["cell"]                       # cell: (generated points, H)
     spectrum = np.fft.rfft(cell - cell.mean(axis=0), axis=0)  # each unit's cell state as a sum of waves
@@ -988,6 +995,8 @@ def plot_gates(s, r, snapshots=None):
     axes[0].plot(r.x, r.clean, color="0.6", lw=1.5, label="clean sine")
     axes[0].plot(x, r.prediction[T:], color="tab:red", lw=1.5, label="generated")
     axes[0].set(xlim=(x[0], x[-1]), ylabel="sin(x)")
+    for ax in axes if len(r.x) > N_POINTS else []:
+        ax.axvline(r.x[N_POINTS - 1], color="0.3", lw=1, ls="-.", label="end of the data", zorder=3)
     axes[0].legend(fontsize=8, loc="upper right")
     title = (f"The LSTM while it generates the wave: row 0 of the batch, last step of each window; units sorted "
              f"by the phase of their cell state\n{settings_text(s)}")
@@ -999,6 +1008,7 @@ def plot_gates(s, r, snapshots=None):
                           vmin=limits[0] if limits else -bound, vmax=limits[1] if limits else bound,
                           extent=(x[0] - step / 2, x[-1] + step / 2, -0.5, values.shape[1] - 0.5))
         ax.set_ylabel(f"{name}\nunit")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
     fig.colorbar(image, ax=axes[0], pad=0.01, fraction=0.03).ax.set_visible(False)  # aligned with the rest
     axes[-1].set_xlabel("x (radians)")
@@ -1022,16 +1032,19 @@ def save_run(s, r, snapshots, out, figures, stop):
     names = [name for name, when, _ in RUN_FILES if when(s, r, snapshots)]
     out.plan(names)
     out.arrays("results.npz", run_arrays(s, r, snapshots, names))
-    for name, _, make in RUN_FILES[1:]:
-        if name in names and name.endswith(".gif"):
-            try:
+    try:
+        for name, _, make in RUN_FILES[1:]:
+            if name in names and name.endswith(".gif"):
                 out.write(name, make(s, r, snapshots, stop))
-            except Stopped:
-                names.remove(name)
-                out.arrays("results.npz", run_arrays(s, r, snapshots, names))
-        elif name in names:
-            figures.append(make(s, r, snapshots))
-            out.figure(name, figures[-1])
+            elif name in names:
+                figures.append(make(s, r, snapshots))
+                out.figure(name, figures[-1])
+    except (Stopped, WriteError) as e:  # results.npz then lists the files that were written
+        names = list(out.written)
+        with contextlib.suppress(WriteError):
+            out.arrays("results.npz", run_arrays(s, r, snapshots, names))
+        if isinstance(e, WriteError):
+            raise
     return names
 
 
@@ -1097,14 +1110,14 @@ def single_run(s, stop):
         if collecting:
             gc.enable()
     out, figures, epochs = Output(s.out, [name for name, _, _ in RUN_FILES]), [], len(r.loss)
+    if epochs:
+        print(f"final loss {r.loss[-1]:.6g} (epoch {epochs})")
+    if r.status != "diverged":
+        print(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated points: "
+              f"{r.rmse:.4f}" + (f"\n  and over the {s.future} points past the data: {r.future_rmse:.4f}"
+                                 if s.future else ""), flush=True)
     try:
         names = save_run(s, r, snapshots, out, figures, stop)
-        if epochs:
-            print(f"final loss {r.loss[-1]:.6g} (epoch {epochs})")
-        if r.status != "diverged":
-            print(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated points: "
-                  f"{r.rmse:.4f}" + (f"\n  and over the {s.future} points past the data: {r.future_rmse:.4f}"
-                                     if s.future else ""))
         print(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
         if r.status == "diverged":
             print(f"training diverged: the loss stopped being finite in epoch {epochs + 1}; "
@@ -1215,7 +1228,8 @@ def sweep(s, stop):
     print_summary(rows, varied)
     out = Output(s.out, [f"{kind}.csv", f"{kind}.npz", f"{kind}.png"])
     out.plan(out.owned)
-    out.write(f"{kind}.csv", lambda path: write_csv(path, rows))
+    fixed = {setting.name: getattr(s, setting.name) for setting in SETTINGS if setting.name not in varied + ["seed"]}
+    out.write(f"{kind}.csv", lambda path: write_csv(path, [dict(row, **fixed) for row in rows]))  # all settings
     columns = {column: np.array([row[column] for row in rows]) for column in rows[0]}
     out.arrays(f"{kind}.npz", dict(recorded_settings(s), **columns, x=runs[0].x, clean=runs[0].clean,
                                    prediction=np.array([r.prediction for r in runs]), files=np.array(out.owned)))
@@ -1358,9 +1372,12 @@ def plot_grid(s, rows, names):
         ax.legend([matplotlib.lines.Line2D([], [], color=colors[k % len(colors)], marker="D", ls="")
                    for k in range(len(groups))], [f"{names[-1]}={value_text(v)}" for v in groups], fontsize=8)
     fixed = settings_text(s, [name for name in SETTING if SETTING[name].grid and name not in names], width=130)
+    unfinished = sum(row["status"] != "done" for row in rows)
     title = (f"Each seed's RMSE (dots) and their mean +- std (diamond), seeds "
              f"{' '.join(str(seed) for seed in dict.fromkeys(row['seed'] for row in rows))}"
-             f"{' (shaded: the defaults)' if defaults in settings else ''}\nvaried: {', '.join(names)}; the rest: {fixed}")
+             f"{' (shaded: the defaults)' if defaults in settings else ''}"
+             f"{f'; {unfinished} unfinished models left out' if unfinished else ''}\n"
+             f"varied: {', '.join(names)}; the rest: {fixed}")
     ax.set_title(title, fontsize=8)
     set_margins(fig, title, 0.3 + (0.8 if len(settings) > 32 else 0.15) * len(names))
     return fig

@@ -91,6 +91,9 @@ def test_a_full_disk_gives_one_line_naming_the_file(tmp_path):
     assert lines[0].startswith(f"train_sin_lstm.py: error: could not write {tmp_path}/")
     assert "(File too large)" in lines[0] and f"wrote {tmp_path}/results.npz, {tmp_path}/loss.png" in lines[0]
     assert not [name for name in os.listdir(tmp_path) if ".tmp" in name]
+    r = np.load(tmp_path / "results.npz")
+    assert set(r["files"].tolist()) == {"results.npz", "loss.png"} == set(os.listdir(tmp_path))  # what was written
+    assert f"final loss {float(r['final_loss']):.6g}" in done.stdout and f"{float(r['rmse']):.4f}" in done.stdout
 
 
 def settings(*flags):
@@ -121,9 +124,13 @@ def test_a_sweep_figure_of_any_size_is_readable(tmp_path, n):
     assert os.path.getsize(tmp_path / "sweep.png") > 0
 
 
-def test_a_sweep_figure_marks_the_end_of_the_data():
-    fig = m.plot_sweep(settings("--future", 20), fake_runs(2, m.N_POINTS + 20))
-    assert "end of the data" in legend_labels(fig)
+def test_a_sweep_figure_marks_the_end_of_the_data_and_the_unfinished_models():
+    runs = fake_runs(2, m.N_POINTS + 20)
+    runs[1].status = "interrupted"
+    fig = m.plot_sweep(settings("--future", 20), runs)
+    assert "end of the data" in legend_labels(fig) and "seed 1: RMSE 0.010 (interrupted)" in legend_labels(fig)
+    assert [line.get_linestyle() for line in fig.axes[0].get_lines()[1:3]] == ["-", "--"]
+    assert "dashed: training did not finish" in fig.axes[0].get_title()
 
 
 @pytest.mark.parametrize("losses", [[0.67], [0.67, 0.25], []])

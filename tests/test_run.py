@@ -125,11 +125,47 @@ def test_the_saved_model_and_state_recompute_the_prediction_and_the_gates(flags,
         np.testing.assert_allclose(arrays[name], gates[name], atol=1e-5)
 
 
-def test_animate_writes_a_gif_with_a_frame_per_snapshot_and_the_other_figures(run_main, tmp_path):
+def loss_panel_has_a_curve(gif):
+    """The right part of the current frame (the loss panel) holds pixels of the curve's blue."""
+    pixels = np.asarray(gif.convert("RGB"))[:, int(gif.width * 0.65):].astype(int)
+    return bool(((pixels[..., 2] > 150) & (pixels[..., 0] < 80)).any())
+
+
+def test_animate_writes_a_gif_with_a_frame_per_snapshot_and_says_how_far_it_is(run_main, tmp_path):
     from PIL import Image
-    assert run_main("--epochs", 31, "--animate", "--gates", "--quiet")[0] == 0
+    status, out, err = run_main("--epochs", 31, "--animate", "--gates")
+    assert status == 0, err
+    assert "learning.gif: frame 1 of 30" in out and "learning.gif: frame 28 of 30" in out
     folder = tmp_path / "results"
     with Image.open(folder / "learning.gif") as gif:
         assert gif.format == "GIF" and gif.n_frames == m.ANIMATION_FRAMES
+        assert loss_panel_has_a_curve(gif)  # the first frame's loss panel is not empty
     assert {"learning.png", "learning.gif", "gates.png"} <= set(p.name for p in folder.iterdir())
     assert np.load(folder / "results.npz")["snapshots"].shape == (m.ANIMATION_FRAMES, m.N_POINTS)
+
+
+def test_a_one_epoch_gif_shows_its_one_loss(run_main, tmp_path):
+    from PIL import Image
+    assert run_main("--epochs", 1, "--animate", "--quiet")[0] == 0
+    with Image.open(tmp_path / "results" / "learning.gif") as gif:
+        assert gif.n_frames == 1 and loss_panel_has_a_curve(gif)
+
+
+def test_the_watching_figures_say_what_they_show():
+    s = m.parse(["--no-show", "--epochs", "8", "--snapshots", "5", "--gates", "--hidden-size", "1", "--future", "20"])
+    snapshots = m.Snapshots(s)
+    r = m.run(s, s.seed, snapshots)
+    learning = m.plot_learning(s, r, snapshots)
+    wave, loss = learning.axes
+    assert wave.get_title().startswith("Closed-loop prediction at 5 snapshots during 8 epochs of training")
+    assert "end of the data" in [text.get_text() for text in wave.get_legend().get_texts()]
+    learning.canvas.draw()
+    labels = [label.get_text() for label in loss.get_xticklabels(which="both") if label.get_text()]
+    assert len(labels) >= 3, labels  # 1, 2, 3, 5: not 1 alone
+    gates = m.plot_gates(s, r)
+    assert "end of the data" in [text.get_text() for text in gates.axes[0].get_legend().get_texts()]
+    gates.canvas.draw()
+    for ax in gates.axes[1:6]:
+        low, high = ax.get_ylim()
+        assert all(tick == int(tick) for tick in ax.get_yticks() if low <= tick <= high)  # units are whole
+    assert "epochs 8" in gates.axes[0].get_title()

@@ -106,6 +106,7 @@ def test_term_during_a_sweep_saves_every_model(tmp_path):
     out, err = process.communicate(timeout=60)
     assert process.returncode == 143
     assert err.startswith("terminated: ") and len(err.splitlines()) == 1, err
+    assert sum(" interrupted in epoch " in line for line in out.splitlines()) == 2  # the two that were training
     assert {"sweep.csv", "sweep.npz", "sweep.png"} <= set(os.listdir(tmp_path))
     assert set(np.load(tmp_path / "sweep.npz")["status"]) == {"interrupted"}
 

@@ -2,9 +2,12 @@
 cannot work is refused before training."""
 import csv
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
+import train_sin_lstm as m
 from conftest import run_with_flags
 
 
@@ -42,9 +45,12 @@ def test_grid_rows_are_single_runs_and_the_summary_is_the_csvs(run_main, tmp_pat
     assert status == 0, err
     folder = tmp_path / "results"
     rows = read_csv(folder / "grid.csv")
-    assert list(rows[0]) == ["hidden_size", "stateful", "seed", "final_loss", "rmse", "future_rmse", "status",
-                             "epochs_done"]
+    assert list(rows[0])[:8] == ["hidden_size", "stateful", "seed", "final_loss", "rmse", "future_rmse", "status",
+                                 "epochs_done"]
     assert len(rows) == 8
+    for setting in m.SETTINGS:  # a file alone says what made it
+        assert setting.name in rows[0], setting.name
+    assert {row["epochs"] for row in rows} == {"3"} and {row["max_grad"] for row in rows} == {"none"}
     arrays = np.load(folder / "grid.npz")
     assert arrays["hidden_size"].dtype.kind == "i" and arrays["stateful"].dtype.kind == "b"
     for k, row in enumerate(rows):
@@ -128,3 +134,39 @@ def test_a_grid_that_cannot_work_is_refused_before_training(run_main, tmp_path, 
     assert status == 2 and out == ""
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "results").exists()
+
+
+def summary_rows(spec):
+    """Table rows of a grid over lr: {lr: [(rmse, status), ...]}."""
+    return [dict(lr=lr, seed=k, final_loss=0.02, rmse=rmse, status=status, epochs_done=5)
+            for lr, models in spec.items() for k, (rmse, status) in enumerate(models)]
+
+
+def test_a_setting_with_one_finished_seed_stays_out_of_the_verdict(capsys):
+    rows = summary_rows({0.008: [(0.1, "done"), (0.3, "done")], 0.02: [(0.5, "done"), (0.7, "done")],
+                         0.05: [(9.0, "done"), (0.0, "diverged")]})
+    m.print_summary(rows, ["lr"])
+    out = capsys.readouterr().out
+    assert f"spread by {np.std([0.2, 0.6]):.4f}" in out  # the means of the two settings with two seeds
+    assert next(line for line in out.splitlines() if line.startswith("lr=0.05")).split()[-1] == "1"
+
+
+def test_the_grid_figure_sorts_numbers_marks_the_defaults_and_says_what_it_leaves_out():
+    rows = summary_rows({100.0: [(0.2, "done")], 5.0: [(0.3, "done"), (0.1, "interrupted")], 10.0: [(0.4, "done")],
+                         0.008: [(0.5, "done")]})
+    s = m.parse(["--no-show", "--lr", "0.02"])
+    fig = m.plot_grid(s, rows, ["lr"])
+    ax = fig.axes[0]
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["lr=0.008", "lr=5", "lr=10", "lr=100"]
+    shaded = [patch for patch in ax.patches if patch.get_x() < 0.5]  # the script's default, lr 0.008, first
+    assert len(ax.patches) == 1 and shaded
+    assert "1 unfinished models left out" in ax.get_title()
+    dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert sum(len(line.get_xdata()) for line in dots) == 4  # the unfinished model is not drawn
+
+
+def test_a_grid_of_64_settings_makes_a_figure_of_sensible_size():
+    rows = summary_rows({lr: [(0.1, "done")] for lr in np.arange(1, 65) / 1000})
+    fig = m.plot_grid(m.parse(["--no-show"]), rows, ["lr"])
+    width, height = fig.get_size_inches() * fig.dpi
+    assert width <= 3000 and height <= 800
