@@ -148,6 +148,67 @@ class SGD:
             param -= self.lr * grad
 
 
+class Momentum:
+    """v <- momentum v - lr dL/dp;  p <- p + v."""
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr, self.momentum, self.v = lr, momentum, None
+
+    def update(self, params, grads):
+        self.v = self.v or [np.zeros_like(param) for param in params]
+        for param, grad, v in zip(params, grads, self.v):
+            v *= self.momentum
+            v -= self.lr * grad
+            param += v
+
+
+class AdaGrad:
+    """h <- h + (dL/dp)^2;  p <- p - lr dL/dp / (sqrt(h) + 1e-7): each parameter's steps shrink as it moves."""
+
+    def __init__(self, lr=0.01):
+        self.lr, self.h = lr, None
+
+    def update(self, params, grads):
+        self.h = self.h or [np.zeros_like(param) for param in params]
+        for param, grad, h in zip(params, grads, self.h):
+            h += grad * grad
+            param -= self.lr * grad / (np.sqrt(h) + 1e-7)
+
+
+class RMSprop(AdaGrad):
+    """AdaGrad with a memory that fades: h <- decay h + (1 - decay) (dL/dp)^2."""
+
+    def __init__(self, lr=0.01, decay_rate=0.99):
+        super().__init__(lr)
+        self.decay_rate = decay_rate
+
+    def update(self, params, grads):
+        self.h = self.h or [np.zeros_like(param) for param in params]
+        for param, grad, h in zip(params, grads, self.h):
+            h *= self.decay_rate
+            h += (1 - self.decay_rate) * grad * grad
+            param -= self.lr * grad / (np.sqrt(h) + 1e-7)
+
+
+class Adam:
+    """Momentum and RMSprop together, bias-corrected in the step: at update t,
+    m <- m + (1 - beta1)(dL/dp - m);  v <- v + (1 - beta2)((dL/dp)^2 - v);
+    p <- p - lr sqrt(1 - beta2^t) / (1 - beta1^t) m / (sqrt(v) + 1e-7)."""
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr, self.beta1, self.beta2, self.iter, self.m, self.v = lr, beta1, beta2, 0, None, None
+
+    def update(self, params, grads):
+        self.m = self.m or [np.zeros_like(param) for param in params]
+        self.v = self.v or [np.zeros_like(param) for param in params]
+        self.iter += 1
+        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
+        for param, grad, m, v in zip(params, grads, self.m, self.v):
+            m += (1 - self.beta1) * (grad - m)
+            v += (1 - self.beta2) * (grad ** 2 - v)
+            param -= lr_t * m / (np.sqrt(v) + 1e-7)
+
+
 def clip_grads(grads, max_norm):
     """When the joint L2 norm of all gradients exceeds max_norm, multiply each by max_norm / (norm + 1e-6)."""
     norm = np.sqrt(sum(np.sum(grad ** 2) for grad in grads))
@@ -326,6 +387,147 @@ class TimeLSTM:
     def last_step(self):
         """The last forward pass's last step, as LSTM.recorded gives it."""
         return self.layers[-1].recorded()
+
+
+class RNN:
+    """One step of the book's plain RNN (chapter 5), for a batch of N, input size D, hidden size H:
+
+        h_next = tanh(h_prev Wh + x Wx + b)                       Wx (D, H), Wh (H, H), b (H,)
+
+    Backward, given dh_next: dA = dh_next * (1 - h_next^2), then dWx = x^T dA, dWh = h_prev^T dA,
+    db = dA summed over the batch, dx = dA Wx^T, dh_prev = dA Wh^T.  Every step back multiplies the
+    gradient by Wh^T and by tanh's slope, at most 1: it shrinks (or grows, with a large Wh) step by step.
+    """
+
+    def __init__(self, Wx, Wh, b):
+        self.params = [Wx, Wh, b]
+        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
+        self.cache = None
+
+    def forward(self, x, h_prev):
+        Wx, Wh, b = self.params
+        h_next = np.tanh(np.dot(h_prev, Wh) + np.dot(x, Wx) + b)
+        self.cache = (x, h_prev, h_next)
+        return h_next
+
+    def backward(self, dh_next):
+        Wx, Wh, b = self.params
+        x, h_prev, h_next = self.cache
+        dA = dh_next * (1 - h_next ** 2)
+        self.grads[0][...] = np.dot(x.T, dA)
+        self.grads[1][...] = np.dot(h_prev.T, dA)
+        self.grads[2][...] = dA.sum(axis=0)
+        return np.dot(dA, Wx.T), np.dot(dA, Wh.T)   # dx, dh_prev
+
+    def recorded(self):
+        return {"hidden": self.cache[2]}
+
+
+class GRU:
+    """One GRU step, the book's equations (its common/time_layers.py) with a bias b as its other layers have.
+    Wx (D, 3H), Wh (H, 3H) and b (3H,) hold three blocks of H columns: z (update gate), r (reset gate) and
+    h~ (candidate):
+
+        z = sigmoid(x Wx_z + h_prev Wh_z + b_z)      r = sigmoid(x Wx_r + h_prev Wh_r + b_r)
+        h~ = tanh(x Wx_h + (r * h_prev) Wh_h + b_h)
+        h_next = (1 - z) * h_prev + z * h~
+
+    Backward, given dh_next:
+        dA_h = dh_next * z * (1 - h~^2)                dWx_h = x^T dA_h    dWh_h = (r * h_prev)^T dA_h
+        drh  = dA_h Wh_h^T                             the gradient at r * h_prev
+        dA_z = dh_next * (h~ - h_prev) * z (1 - z)     dA_r = drh * h_prev * r (1 - r)
+        dh_prev = dh_next * (1 - z) + drh * r + dA_z Wh_z^T + dA_r Wh_r^T
+        dWx = x^T [dA_z dA_r dA_h]    db = their sum over the batch    dx = [dA_z dA_r dA_h] Wx^T
+    The path dh_next * (1 - z) is the GRU's shortcut: where z is near 0 the gradient passes a step unchanged.
+    """
+
+    def __init__(self, Wx, Wh, b):
+        self.params = [Wx, Wh, b]
+        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
+        self.cache = None
+
+    def forward(self, x, h_prev):
+        Wx, Wh, b = self.params
+        H = Wh.shape[0]
+        xWx = np.dot(x, Wx)                             # (N, 3H)
+        z = sigmoid(xWx[:, :H] + np.dot(h_prev, Wh[:, :H]) + b[:H])
+        r = sigmoid(xWx[:, H:2 * H] + np.dot(h_prev, Wh[:, H:2 * H]) + b[H:2 * H])
+        h_hat = np.tanh(xWx[:, 2 * H:] + np.dot(r * h_prev, Wh[:, 2 * H:]) + b[2 * H:])
+        h_next = (1 - z) * h_prev + z * h_hat
+        self.cache = (x, h_prev, z, r, h_hat)
+        return h_next
+
+    def backward(self, dh_next):
+        Wx, Wh, b = self.params
+        H = Wh.shape[0]
+        x, h_prev, z, r, h_hat = self.cache
+        dA_h = dh_next * z * (1 - h_hat ** 2)
+        drh = np.dot(dA_h, Wh[:, 2 * H:].T)
+        dA_z = dh_next * (h_hat - h_prev) * z * (1 - z)
+        dA_r = drh * h_prev * r * (1 - r)
+        dA = np.hstack((dA_z, dA_r, dA_h))              # (N, 3H)
+        self.grads[0][...] = np.dot(x.T, dA)
+        self.grads[1][...] = np.hstack((np.dot(h_prev.T, dA[:, :2 * H]), np.dot((r * h_prev).T, dA_h)))
+        self.grads[2][...] = dA.sum(axis=0)
+        dh_prev = dh_next * (1 - z) + drh * r + np.dot(dA[:, :2 * H], Wh[:, :2 * H].T)
+        return np.dot(dA, Wx.T), dh_prev                # dx, dh_prev
+
+    def recorded(self):
+        x, h_prev, z, r, h_hat = self.cache
+        return {"gate_z": z, "gate_r": r, "candidate": h_hat, "hidden": (1 - z) * h_prev + z * h_hat}
+
+
+class TimeRNN:
+    """The book's TimeRNN: a step layer (`cell`: RNN; GRU in TimeGRU) per time step, xs (N, T, D) -> hs
+    (N, T, H); backward in reverse, summing their weight gradients.  Stateful as TimeLSTM, with h only."""
+    cell, blocks = RNN, 1
+
+    def __init__(self, Wx, Wh, b, stateful=False):
+        self.params = [Wx, Wh, b]
+        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
+        self.layers, self.h, self.stateful = None, None, stateful
+
+    def forward(self, xs):
+        Wx, Wh, b = self.params
+        N, T, D = xs.shape
+        H = Wh.shape[0]
+        self.layers = []
+        hs = np.empty((N, T, H), dtype=Wh.dtype)
+        if not self.stateful or self.h is None:
+            self.h = np.zeros((N, H), dtype=Wh.dtype)
+        for t in range(T):
+            layer = self.cell(*self.params)
+            self.h = layer.forward(xs[:, t, :], self.h)
+            hs[:, t, :] = self.h
+            self.layers.append(layer)
+        return hs
+
+    def backward(self, dhs):
+        Wx, Wh, b = self.params
+        N, T, H = dhs.shape
+        dxs = np.empty((N, T, Wx.shape[0]), dtype=dhs.dtype)
+        dh, grads = 0, [0, 0, 0]
+        for t in reversed(range(T)):
+            layer = self.layers[t]
+            dxs[:, t, :], dh = layer.backward(dhs[:, t, :] + dh)
+            for k, grad in enumerate(layer.grads):
+                grads[k] += grad
+        for k, grad in enumerate(grads):
+            self.grads[k][...] = grad
+        return dxs
+
+    def set_state(self, h, c=None):
+        self.h = h
+
+    def reset_state(self):
+        self.h = None
+
+    def last_step(self):
+        return self.layers[-1].recorded()
+
+
+class TimeGRU(TimeRNN):
+    cell, blocks = GRU, 3
 
 
 class SimpleRnnlm:
