@@ -51,6 +51,8 @@ BATCH_SIZE = 10        # windows per minibatch
 TIME_SIZE = 10         # steps per window = truncated-BPTT length
 HIDDEN_SIZE = 45       # LSTM units
 LEARNING_RATE = 0.008  # plain SGD
+CELL = "lstm"          # the recurrent cell: the book's "lstm", "rnn" (chapter 5) or "gru"
+OPTIMIZER = "sgd"      # the book's "sgd", "momentum", "adagrad", "rmsprop" or "adam", with their defaults
 LOSS = "many-to-one"   # or "many-to-many": score every step, the original's commented-out variant
 STATEFUL = True        # carry the LSTM's state from one minibatch to the next, and into prediction
 MAX_GRAD = None        # the book's gradient clipping: a largest norm for all gradients together (None: off)
@@ -58,6 +60,7 @@ FUTURE = 0             # closed-loop steps to generate past the end of the data
 SNAPSHOTS = 0          # closed-loop predictions taken during training, to watch the model learn
 ANIMATE = False        # learning.gif: a frame per snapshot (ANIMATION_FRAMES when SNAPSHOTS is 0)
 GATES = False          # record the LSTM's gates while it generates: gates.png
+GRADIENT_FLOW = False  # how far back through time the gradient reaches, before and after training
 
 N_POINTS = 101         # samples of the sine over [X_MIN, X_MAX]
 X_MIN, X_MAX = -2 * math.pi, 2 * math.pi
@@ -105,6 +108,9 @@ SETTINGS = [
             **whole(1, lambda: N_POINTS - 2), grid=True),
     Setting("hidden_size", "HIDDEN_SIZE", "--hidden-size", int, "hidden units", **whole(1, 4096), grid=True),
     Setting("lr", "LEARNING_RATE", "--lr", float, "learning rate", **POSITIVE, grid=True),
+    Setting("cell", "CELL", "--cell", ("lstm", "rnn", "gru"), "the recurrent cell", grid=True),
+    Setting("optimizer", "OPTIMIZER", "--optimizer", ("sgd", "momentum", "adagrad", "rmsprop", "adam"),
+            "the book's optimizers, with their defaults", grid=True),
     Setting("loss_function", "LOSS", "--loss", ("many-to-one", "many-to-many"),
             "score the last step of each window, or every step", grid=True),
     Setting("stateful", "STATEFUL", "--stateful", bool, "carry the state across minibatches and into "
@@ -118,6 +124,8 @@ SETTINGS = [
     Setting("animate", "ANIMATE", "--animate", bool, "learning.gif, a frame per snapshot", off="--no-animate"),
     Setting("gates", "GATES", "--gates", bool, "record the gates while the model generates: gates.png",
             off="--no-gates"),
+    Setting("gradient_flow", "GRADIENT_FLOW", "--gradient-flow", bool, "how far back through time the gradient "
+            "reaches, before and after training: gradient_flow.png", off="--no-gradient-flow"),
     Setting("out", "OUT_DIR", "--out", str, "folder for the figures and arrays", ok=bool),
     Setting("n_points", "N_POINTS", "", int, **whole(3)),
     Setting("x_min", "X_MIN", "", float, ok=math.isfinite, range="a finite number"),
@@ -571,6 +579,8 @@ class SimpleRnnlm:
 
 
 PARAM_NAMES = ["Wx", "Wh", "b", "affine_W", "affine_b"]  # the order of model.params
+TIME_LAYERS = {"lstm": TimeLSTM, "rnn": TimeRNN, "gru": TimeGRU}
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "rmsprop": RMSprop, "adam": Adam}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -606,7 +616,7 @@ def data_and_model(s, seed, dtype=np.float32):
     x, clean = sample_sine()
     noisy = clean + NOISE * rng.randn(N_POINTS)
     xs, ts = (array.astype(dtype) for array in make_windows(noisy, s.time_size))
-    time_layer = FastTimeLSTM if FAST_LSTM else TimeLSTM  # FastTimeLSTM: the book's, faster (see Tooling)
+    time_layer = FastTimeLSTM if s.cell == "lstm" and FAST_LSTM else TIME_LAYERS[s.cell]  # Fast: see Tooling
     model = SimpleRnnlm(rng, time_layer, hidden_size=s.hidden_size, stateful=s.stateful,
                         many_to_one=s.loss_function == "many-to-one", dtype=dtype)
     return rng, noisy, xs, ts, model
@@ -679,7 +689,7 @@ def run(s, seed, after_epoch=None, should_stop=None):
     is called after every epoch, should_stop() after every minibatch.  Returns the trained model and what it
     did (run_arrays says what each part is)."""
     rng, noisy, xs, ts, model = data_and_model(s, seed)
-    optimizer = SGD(s.lr)
+    optimizer = OPTIMIZERS[s.optimizer](s.lr)
     # The original's many-to-one backward leaves out the 1/N its loss divides by: its step is batch_size
     # times the loss's gradient.  Kept, because its numbers depend on it.
     grad_scale = s.batch_size if s.loss_function == "many-to-one" else 1
@@ -689,10 +699,10 @@ def run(s, seed, after_epoch=None, should_stop=None):
                                after_epoch and (lambda epoch, loss: after_epoch(epoch, loss, model)),
                                should_stop)
         # The closed-loop prediction starts from the state training left (zeros when stateless).
-        layer = model.recurrent
-        zeros = np.zeros((s.batch_size, s.hidden_size), np.float32)
+        layer, zeros = model.recurrent, np.zeros((s.batch_size, s.hidden_size), np.float32)
         carried = s.stateful and layer.h is not None
-        h0, c0 = (layer.h.copy(), layer.c.copy()) if carried else (zeros, zeros)
+        h0 = layer.h.copy() if carried else zeros
+        c0 = (layer.c.copy() if carried else zeros) if isinstance(layer, TimeLSTM) else None  # the LSTM's c
         x, clean = sample_sine(s.future)
         gates = {} if s.gates else None
         if status == "diverged":
@@ -753,6 +763,30 @@ def model_gradient_errors(model, xs, ts, h0=None, c0=None, report=None):
         if report is not None:
             report(k, errors[-1])
     return errors
+
+
+# ----------------------------------------------------------------------------------------------------------
+# How far back through time the gradient reaches (chapter 6's question): the norm of dl/dh_t for every step t of
+# one long sequence, l the loss of its last step.
+# ----------------------------------------------------------------------------------------------------------
+def gradient_flow(s, params, noisy, steps=100):
+    """||dl/dh_t|| for t = 0..steps-1, in float64, by the script's own backward pass: the model (with these
+    params) reads x_t = noisy[t] as one sequence, batch 1, from zero state; l = 0.5 (y_last - noisy[steps])^2.
+    dl/dh_t is the dh that backpropagation carries into step t (for the LSTM, c_t is a separate variable)."""
+    Wx, Wh, b, W, b_out = (param.astype(np.float64) for param in params)
+    recurrent, affine = TIME_LAYERS[s.cell](Wx, Wh, b), TimeAffine(W, b_out)
+    ys = affine.forward(recurrent.forward(noisy[:steps].reshape(1, steps, 1)))
+    dys = np.zeros_like(ys)
+    dys[0, -1, 0] = ys[0, -1, 0] - noisy[steps]
+    dhs, dh, dc, norms = affine.backward(dys), 0, 0, np.zeros(steps)
+    for t in reversed(range(steps)):
+        dh = dhs[:, t] + dh                             # from the output at t and from step t+1
+        norms[t] = np.linalg.norm(dh)
+        if s.cell == "lstm":
+            _, dh, dc = recurrent.layers[t].backward(dh, dc)
+        else:
+            _, dh = recurrent.layers[t].backward(dh)
+    return norms
 
 
 # ==========================================================================================================
@@ -878,7 +912,7 @@ class Snapshots:
 
     def __call__(self, epoch, loss, model):
         if epoch in self.wanted:
-            state, (x, clean) = (model.recurrent.h, model.recurrent.c), sample_sine(self.s.future)
+            state, (x, clean) = (model.recurrent.h, getattr(model.recurrent, "c", None)), sample_sine(self.s.future)
             self.series.append(generate(model, clean[:self.s.time_size], len(x), self.s.batch_size))
             model.recurrent.set_state(*state)
             self.taken.append(epoch)
@@ -980,20 +1014,24 @@ def run_arrays(s, r, snapshots, files):
     x, clean        the same length: where the sine was sampled, and its clean values
     noisy           (N_POINTS,) the training series
     final_loss, rmse, future_rmse, seconds, status ("done", "diverged" or "interrupted")
-    lstm_Wx, lstm_Wh, lstm_b, affine_W, affine_b    the trained model, as the book's save_params
-    prediction_h0, prediction_c0    (batch, H) the state the prediction starts from (zeros when stateless)
+    lstm_Wx, lstm_Wh, lstm_b, affine_W, affine_b    the trained model, as the book's save_params (rnn_..., gru_...)
+    prediction_h0, prediction_c0    (batch, H) the state the prediction starts from (zeros when stateless; c: LSTM)
     snapshot_epochs, snapshots      with --snapshots or --animate: the epochs, and (epochs, len(x))
-    gate_f, gate_g, gate_i, gate_o, cell, hidden    with --gates: (generated points, H), row 0, last step
+    gate_f, gate_g, gate_i, gate_o, cell, hidden    with --gates: (generated points, H), row 0, last step (GRU:
+                    gate_z, gate_r, candidate, hidden; RNN: hidden)
+    gradient_flow, gradient_flow_initial    with --gradient-flow: (100,), see gradient_flow()
     files           the files this run wrote; and every setting of SETTINGS under its name
     """
-    names = ["lstm_Wx", "lstm_Wh", "lstm_b", "affine_W", "affine_b"]
+    names = [f"{s.cell}_Wx", f"{s.cell}_Wh", f"{s.cell}_b", "affine_W", "affine_b"]
     arrays = dict(recorded_settings(s), loss=r.loss, prediction=r.prediction, x=r.x, clean=r.clean, noisy=r.noisy,
                   final_loss=r.loss[-1] if len(r.loss) else np.nan, rmse=r.rmse, future_rmse=r.future_rmse,
-                  seconds=r.seconds, status=r.status, prediction_h0=r.prediction_h0, prediction_c0=r.prediction_c0,
-                  files=np.array(files), **r.gates, **dict(zip(names, r.model.params)))
+                  seconds=r.seconds, status=r.status, prediction_h0=r.prediction_h0, files=np.array(files),
+                  **r.gates, **dict(zip(names, r.model.params)))
+    if r.prediction_c0 is not None:
+        arrays["prediction_c0"] = r.prediction_c0
     if snapshots is not None:
         arrays.update(snapshot_epochs=np.array(snapshots.taken), snapshots=np.array(snapshots.series))
-    return arrays
+    return dict(arrays, **getattr(r, "gradient_flows", {}))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1181,40 +1219,67 @@ def save_animation(s, r, snapshots, stop):
     return write
 
 
+GATE_ROWS = {"cell": ("cell state c", "RdBu_r", None), "gate_f": ("forget gate f", "viridis", (0, 1)),
+             "gate_g": ("candidate g", "RdBu_r", (-1, 1)), "gate_i": ("input gate i", "viridis", (0, 1)),
+             "gate_o": ("output gate o", "viridis", (0, 1)), "gate_z": ("update gate z", "viridis", (0, 1)),
+             "gate_r": ("reset gate r", "viridis", (0, 1)), "candidate": ("candidate h~", "RdBu_r", (-1, 1)),
+             "hidden": ("hidden state h", "RdBu_r", (-1, 1))}  # name: (label, colour map, range)
+
+
 def plot_gates(s, r, snapshots=None):
-    """The generated wave on top; under it, on the same x, the cell state and each gate over the units
-    (row 0 of the batch, last step of each window), units ordered by the phase of their cell state."""
+    """The generated wave on top; under it, on the same x, each state and gate the cell has (the LSTM's h aside)
+    over the units (row 0 of the batch, last step of each window), units ordered by the phase of their state."""
     from matplotlib.ticker import MaxNLocator
-    T, g = s.time_size, r.gates
-    x, cell = r.x[T:], g["cell"]                       # cell: (generated points, H)
-    spectrum = np.fft.rfft(cell - cell.mean(axis=0), axis=0)  # each unit's cell state as a sum of waves
+    T, x = s.time_size, r.x[s.time_size:]
+    rows = [name for name in GATE_ROWS if name in r.gates and not (name == "hidden" and "cell" in r.gates)]
+    state = r.gates[rows[0] if "cell" in r.gates else "hidden"]  # (generated points, H)
+    spectrum = np.fft.rfft(state - state.mean(axis=0), axis=0)  # each unit's state as a sum of waves
     strongest = np.argmax(np.abs(spectrum[1:]).sum(axis=1)) + 1  # the strongest wave the units share
     order = np.argsort(np.angle(spectrum[strongest]))  # the units by its phase
-    rows = [("cell state c", cell, "RdBu_r", None), ("forget gate f", g["gate_f"], "viridis", (0, 1)),
-            ("candidate g", g["gate_g"], "RdBu_r", (-1, 1)), ("input gate i", g["gate_i"], "viridis", (0, 1)),
-            ("output gate o", g["gate_o"], "viridis", (0, 1))]
-    fig, axes = new_figure(s, "The LSTM's gates while it generates", (10, 12), len(rows) + 1, sharex=True)
+    fig, axes = new_figure(s, f"The {s.cell.upper()}'s gates while it generates", (10, 2 + 2 * len(rows)),
+                           len(rows) + 1, sharex=True)
     axes[0].plot(r.x, r.clean, color="0.6", lw=1.5, label="clean sine")
     axes[0].plot(x, r.prediction[T:], color="tab:red", lw=1.5, label="generated")
     axes[0].set(xlim=(x[0], x[-1]), ylabel="sin(x)")
     for ax in axes if len(r.x) > N_POINTS else []:
         ax.axvline(r.x[N_POINTS - 1], color="0.3", lw=1, ls="-.", label="end of the data", zorder=3)
     axes[0].legend(fontsize=8, loc="upper right")
-    title = (f"The LSTM while it generates the wave: row 0 of the batch, last step of each window; units sorted "
-             f"by the phase of their cell state\n{settings_text(s)}")
+    title = (f"The {s.cell.upper()} while it generates the wave: row 0 of the batch, last step of each window; "
+             f"units sorted by the phase of their state\n{settings_text(s)}")
     axes[0].set_title(title, fontsize=9)
     step = x[1] - x[0] if len(x) > 1 else 1
-    for ax, (name, values, cmap, limits) in zip(axes[1:], rows):
+    for ax, name in zip(axes[1:], rows):
+        label, cmap, limits = GATE_ROWS[name]
+        values = r.gates[name]
         bound = float(np.abs(values).max()) or 1
         image = ax.imshow(values[:, order].T, aspect="auto", cmap=cmap, origin="lower", interpolation="nearest",
                           vmin=limits[0] if limits else -bound, vmax=limits[1] if limits else bound,
                           extent=(x[0] - step / 2, x[-1] + step / 2, -0.5, values.shape[1] - 0.5))
-        ax.set_ylabel(f"{name}\nunit")
+        ax.set_ylabel(f"{label}\nunit")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
     fig.colorbar(image, ax=axes[0], pad=0.01, fraction=0.03).ax.set_visible(False)  # aligned with the rest
     axes[-1].set_xlabel("x (radians)")
     set_margins(fig, title, 0.55, right=0.1, hspace=0.25)
+    return fig
+
+
+def plot_gradient_flow(s, r, snapshots=None):
+    """||dl/dh_t|| against the steps back from the loss, at the initial and at the trained weights."""
+    fig, ax = new_figure(s, "How far back the gradient reaches", (8, 5))
+    back = np.arange(len(r.gradient_flows["gradient_flow"]))
+    for key, label, color in (("gradient_flow_initial", "at the initial weights", "tab:gray"),
+                              ("gradient_flow", f"after {len(r.loss)} epochs of training", "tab:red")):
+        ax.plot(back, r.gradient_flows[key][::-1], color=color, lw=1.5, label=label)
+    ax.axvline(s.time_size - 1, color="tab:blue", lw=1, ls="--",
+               label=f"how far training's truncated BPTT reaches (time size {s.time_size})")
+    ax.set_yscale("log")
+    ax.set(xlabel="steps back from the loss (the last of 100 steps)", ylabel="||dl/dh_t|| (log scale)")
+    title = f"How far back through time the gradient reaches: the {s.cell.upper()}, seed {r.seed}\n{settings_text(s)}"
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    set_margins(fig, title, 0.6)
     return fig
 
 
@@ -1225,6 +1290,7 @@ RUN_FILES = [  # (file, written when (s, r, snapshots), what makes it); results.
     ("learning.png", lambda s, r, snapshots: snapshots is not None and len(snapshots.taken) > 0, plot_learning),
     ("learning.gif", lambda s, r, snapshots: s.animate and len(snapshots.taken) > 0, save_animation),
     ("gates.png", lambda s, r, snapshots: s.gates and r.status != "diverged", plot_gates),
+    ("gradient_flow.png", lambda s, r, snapshots: s.gradient_flow and r.status != "diverged", plot_gradient_flow),
 ]
 
 
@@ -1307,6 +1373,9 @@ def single_run(s, stop):
     gc.disable()  # training makes no reference cycles: the collector's passes over matplotlib's objects cost time
     try:
         r = run(s, s.seed, lambda *epoch: [hook(*epoch) for hook in hooks], stop.requested)
+        r.gradient_flows = {} if not s.gradient_flow or r.status == "diverged" else {  # the initial weights:
+            "gradient_flow": gradient_flow(s, r.model.params, r.noisy),                 # drawn from the seed again
+            "gradient_flow_initial": gradient_flow(s, data_and_model(s, s.seed)[4].params, r.noisy)}
     finally:
         loading.join()
         if collecting:
@@ -1699,14 +1768,14 @@ def parse(argv):
         except SettingError as e:
             raise SettingError(f"--seeds {seed}: {str(e).split(': ', 1)[1]}") from None
     several = "--seeds" if s.seeds else "--grid" if s.grid else None
-    single = [flag for flag, name in (("--seed", "seed"), ("--snapshots", "snapshot_count"),
-                                      ("--animate", "animate"), ("--gates", "gates")) if name in given]
+    single = [flag for flag, name in (("--seed", "seed"), ("--snapshots", "snapshot_count"), ("--animate", "animate"),
+                                      ("--gates", "gates"), ("--gradient-flow", "gradient_flow")) if name in given]
     if several and (single or s.gradcheck):
         flag = (single + ["--gradcheck"])[0]
         raise SettingError(f"{flag} is for a single run, not with {several}" +
                            " (give the seeds in --seeds)" * (flag == "--seed"))
-    if several and (s.snapshot_count or s.animate or s.gates):
-        raise SettingError(f"SNAPSHOTS, ANIMATE and GATES are for a single run, not with {several}")
+    if several and (s.snapshot_count or s.animate or s.gates or s.gradient_flow):
+        raise SettingError(f"SNAPSHOTS, ANIMATE, GATES and GRADIENT_FLOW are for a single run, not with {several}")
     s.grid = s.grid and grid_points(parser, given, s.grid)
     return s
 
@@ -1771,7 +1840,7 @@ def gradient_check(s):
     B, h0, c0 = s.batch_size, None, None
     if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
         model.predict(xs[-B:])
-        h0, c0 = model.recurrent.h.copy(), model.recurrent.c.copy()
+        h0, c0 = model.recurrent.h.copy(), getattr(model.recurrent, "c", None)
     print(f"gradient check: float64, central differences, {settings_text(s)}")
     started = time.perf_counter()
     model.forward(xs[:B], ts[:B])

@@ -74,6 +74,53 @@ def test_lstm_step(rng):
 TIME_LSTMS = [m.TimeLSTM, m.FastTimeLSTM]
 
 
+@pytest.mark.parametrize("cell, k", [(m.RNN, 1), (m.GRU, 3)], ids=["RNN", "GRU"])
+def test_rnn_and_gru_steps(rng, cell, k):
+    x, h_prev = rng.randn(N, D), rng.randn(N, H)
+    Wx, Wh, b = rng.randn(D, k * H), rng.randn(H, k * H), rng.randn(k * H)
+    layer = cell(Wx, Wh, b)
+    wh = rng.randn(N, H)
+
+    def loss():
+        return np.sum(layer.forward(x, h_prev) * wh)
+
+    loss()
+    dx, dh_prev = layer.backward(wh)
+    check(loss, {"x": x, "h_prev": h_prev, "Wx": Wx, "Wh": Wh, "b": b},
+          {"x": dx, "h_prev": dh_prev, "Wx": layer.grads[0], "Wh": layer.grads[1], "b": layer.grads[2]})
+
+
+@pytest.mark.parametrize("time_layer", [m.TimeRNN, m.TimeGRU], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("arrives", ["every step", "last step only"])
+def test_time_rnn_and_time_gru(rng, arrives, time_layer):
+    k = time_layer.blocks
+    xs, Wx, Wh, b = rng.randn(N, T, D), rng.randn(D, k * H), rng.randn(H, k * H) * 0.5, rng.randn(k * H)
+    h0 = rng.randn(N, H)
+    layer = time_layer(Wx, Wh, b, stateful=True)
+    weights = rng.randn(N, T, H)
+    if arrives == "last step only":
+        weights[:, :-1] = 0
+
+    def loss():
+        layer.set_state(h0)
+        return np.sum(layer.forward(xs) * weights)
+
+    loss()
+    dxs = layer.backward(weights)
+    check(loss, {"xs": xs, "Wx": Wx, "Wh": Wh, "b": b},
+          {"xs": dxs, "Wx": layer.grads[0], "Wh": layer.grads[1], "b": layer.grads[2]})
+    assert len(layer.layers) == T and all(isinstance(step, time_layer.cell) for step in layer.layers)
+
+
+def test_the_gru_is_the_books_equations(rng):
+    x, h_prev = rng.randn(N, D), rng.randn(N, H)
+    Wx, Wh, b = rng.randn(D, 3 * H), rng.randn(H, 3 * H), rng.randn(3 * H)
+    z = 1 / (1 + np.exp(-(x @ Wx[:, :H] + h_prev @ Wh[:, :H] + b[:H])))
+    r = 1 / (1 + np.exp(-(x @ Wx[:, H:2 * H] + h_prev @ Wh[:, H:2 * H] + b[H:2 * H])))
+    h_hat = np.tanh(x @ Wx[:, 2 * H:] + (r * h_prev) @ Wh[:, 2 * H:] + b[2 * H:])
+    np.testing.assert_allclose(m.GRU(Wx, Wh, b).forward(x, h_prev), (1 - z) * h_prev + z * h_hat, rtol=1e-12)
+
+
 @pytest.mark.parametrize("time_lstm", TIME_LSTMS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("arrives", ["every step", "last step only"])
 def test_time_lstm(rng, arrives, time_lstm):
@@ -150,20 +197,23 @@ def test_mse_loss(rng, many_to_one):
     check(loss, {"ys": ys}, {"ys": layer.backward()})
 
 
-@pytest.mark.parametrize("time_layer", TIME_LSTMS, ids=lambda c: c.__name__)
+ALL_TIME_LAYERS = TIME_LSTMS + [m.TimeRNN, m.TimeGRU]
+
+
+@pytest.mark.parametrize("time_layer", ALL_TIME_LAYERS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("stateful", [True, False])
 def test_whole_model(rng, loss, stateful, time_layer):
     model = m.SimpleRnnlm(rng, time_layer, hidden_size=H, stateful=stateful, many_to_one=loss == "many-to-one",
                           dtype=np.float64)
     xs, ts = rng.randn(N, T, 1), rng.randn(N, T, 1)
-    h0, c0 = rng.randn(N, H), rng.randn(N, H)
+    h0, c0 = rng.randn(N, H), rng.randn(N, H) if issubclass(time_layer, m.TimeLSTM) else None
     errors = m.model_gradient_errors(model, xs, ts, h0, c0)
     assert len(errors) == len(model.params) == len(m.PARAM_NAMES)
     assert max(errors) <= TOL, dict(zip(m.PARAM_NAMES, errors))
 
 
-@pytest.mark.parametrize("time_layer", TIME_LSTMS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("time_layer", ALL_TIME_LAYERS, ids=lambda c: c.__name__)
 def test_whole_model_check_catches_a_wrong_gradient(rng, monkeypatch, time_layer):
     """The check used by --gradcheck fails when a backward pass is wrong (here: dWh off by 1%)."""
     break_gradient(monkeypatch, time_layer, 1, 1.01)
@@ -202,3 +252,75 @@ def test_gradcheck_fails_on_a_wrong_gradient(monkeypatch, run_main):
     status, out, err = run_main("--gradcheck", "--hidden-size", "4", "--stateless", "--loss", "many-to-many")
     assert status == 1
     assert "affine_b" in out and "WRONG" in out and "4 of 5 within" in out
+
+
+def test_gradcheck_covers_every_cell(run_main):
+    for cell in ("rnn", "gru"):
+        status, out, err = run_main("--gradcheck", "--cell", cell, "--hidden-size", 5, "--batch-size", 5,
+                                    "--time-size", 5)
+        assert status == 0 and "5 of 5 within 1e-06" in out and f"cell {cell}" in out
+
+
+GRADS = [np.array([[0.5, -1.0]]), np.array([-0.25, 2.0])]
+
+
+def two_updates(optimizer):
+    params = [np.array([[1.0, 2.0]]), np.array([3.0, -4.0])]
+    for step in range(2):
+        optimizer.update(params, [grad * (step + 1) for grad in GRADS])  # the second step's gradient doubled
+    return params
+
+
+@pytest.mark.parametrize("name", ["momentum", "adagrad", "rmsprop", "adam"])
+def test_each_optimizer_against_a_hand_computation_of_two_steps(name):
+    lr, g1, g2 = 0.1, GRADS, [grad * 2 for grad in GRADS]
+    start = [np.array([[1.0, 2.0]]), np.array([3.0, -4.0])]
+    expected = []
+    for p, a, b in zip(start, g1, g2):
+        if name == "momentum":               # v1 = -lr g1; v2 = 0.9 v1 - lr g2
+            v1 = -lr * a
+            expected.append(p + v1 + (0.9 * v1 - lr * b))
+        elif name == "adagrad":              # h accumulates squares
+            p1 = p - lr * a / (np.sqrt(a * a) + 1e-7)
+            expected.append(p1 - lr * b / (np.sqrt(a * a + b * b) + 1e-7))
+        elif name == "rmsprop":              # h decays by 0.99
+            h1 = 0.01 * a * a
+            h2 = 0.99 * h1 + 0.01 * b * b
+            expected.append(p - lr * a / (np.sqrt(h1) + 1e-7) - lr * b / (np.sqrt(h2) + 1e-7))
+        else:                                # m, v moving averages; the book's bias correction in the step
+            m1, v1 = 0.1 * a, 0.001 * a * a
+            m2, v2 = m1 + 0.1 * (b - m1), v1 + 0.001 * (b * b - v1)
+            step1 = lr * np.sqrt(1 - 0.999) / (1 - 0.9) * m1 / (np.sqrt(v1) + 1e-7)
+            step2 = lr * np.sqrt(1 - 0.999 ** 2) / (1 - 0.9 ** 2) * m2 / (np.sqrt(v2) + 1e-7)
+            expected.append(p - step1 - step2)
+    for got, want in zip(two_updates(m.OPTIMIZERS[name](lr)), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "rnn", "gru"])
+def test_gradient_flow_is_the_gradient_at_each_hidden_state(cell):
+    """||dl/dh_t|| from the script's backward pass against central differences of l with respect to a
+    perturbation of h_t, made in a forward pass of the test's own, step by step, in float64."""
+    s = m.parse(["--cell", cell, "--hidden-size", "6"])
+    rng, noisy, xs, ts, model = m.data_and_model(s, 3, np.float64)
+    flow = m.gradient_flow(s, model.params, noisy, steps=30)
+    Wx, Wh, b, W, b_out = model.params
+    step_class = m.TIME_LAYERS[cell].cell if cell != "lstm" else m.LSTM
+
+    def loss_with(t0, delta):
+        h, c = np.zeros((1, 6)), np.zeros((1, 6))
+        for t in range(30):
+            step = step_class(Wx, Wh, b)
+            if cell == "lstm":
+                h, c = step.forward(np.array([[noisy[t]]]), h, c)
+            else:
+                h = step.forward(np.array([[noisy[t]]]), h)
+            if t == t0:
+                h = h + delta
+        return 0.5 * float((h @ W + b_out)[0, 0] - noisy[30]) ** 2
+
+    for t0 in (29, 26, 20, 12):
+        delta = np.zeros((1, 6))
+        numeric = m.numerical_gradient(lambda: loss_with(t0, delta), delta)
+        assert flow[t0] == pytest.approx(np.linalg.norm(numeric), rel=1e-6), (t0, flow[t0])
+    assert flow[29] > flow[12] > 0

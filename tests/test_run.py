@@ -169,3 +169,22 @@ def test_the_watching_figures_say_what_they_show():
         low, high = ax.get_ylim()
         assert all(tick == int(tick) for tick in ax.get_yticks() if low <= tick <= high)  # units are whole
     assert "epochs 8" in gates.axes[0].get_title()
+
+
+@pytest.mark.parametrize("cell, gates", [("rnn", ["hidden"]), ("gru", ["gate_z", "gate_r", "candidate", "hidden"])])
+def test_the_other_cells_save_their_weights_their_state_and_their_gates(run_main, tmp_path, cell, gates):
+    status, out, err = run_main("--cell", cell, "--epochs", 3, "--gates", "--gradient-flow", "--hidden-size", 8,
+                                "--quiet")
+    assert status == 0, err
+    arrays = np.load(tmp_path / "results" / "results.npz")
+    k = {"rnn": 1, "gru": 3}[cell]
+    assert arrays[f"{cell}_Wx"].shape == (1, k * 8) and arrays[f"{cell}_Wh"].shape == (8, k * 8)
+    assert "lstm_Wx" not in arrays.files and "prediction_c0" not in arrays.files
+    assert arrays["prediction_h0"].shape == (10, 8) and str(arrays["cell"]) == cell
+    for name in gates:
+        assert arrays[name].shape == (m.N_POINTS - 10, 8)
+    assert arrays["gradient_flow"].shape == arrays["gradient_flow_initial"].shape == (100,)
+    assert {"gates.png", "gradient_flow.png"} <= {p.name for p in (tmp_path / "results").iterdir()}
+    s = m.parse(["--cell", cell, "--hidden-size", "8"])
+    initial = m.data_and_model(s, s.seed)  # the initial weights, drawn again
+    np.testing.assert_allclose(arrays["gradient_flow_initial"], m.gradient_flow(s, initial[4].params, initial[1]))
