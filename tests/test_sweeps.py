@@ -2,8 +2,6 @@
 cannot work is refused before training."""
 import csv
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
