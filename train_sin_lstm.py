@@ -935,9 +935,9 @@ def value_text(value):
 
 
 def settings_text(s, names=None, width=110):
-    """'epochs 301, batch_size 10, ...': the settings --grid can vary (or those named), wrapped at width."""
+    """'epochs=301, batch_size=10, ...': the settings --grid can vary (or those named), wrapped at width."""
     names = names or [setting.name for setting in SETTINGS if setting.grid]
-    return "\n".join(textwrap.wrap(", ".join(f"{name} {value_text(getattr(s, name))}" for name in names), width,
+    return "\n".join(textwrap.wrap(", ".join(f"{name}={value_text(getattr(s, name))}" for name in names), width,
                                    break_on_hyphens=False))
 
 
@@ -1478,7 +1478,7 @@ def sweep(s, stop):
     if not s.quiet:
         fixed = [setting.name for setting in SETTINGS if setting.grid and setting.name not in varied]
         print(f"training {len(jobs)} model{'s' * (len(jobs) > 1)}: {settings_text(s, fixed, width=10 ** 6)}"
-              + "".join(f"; {name} {', '.join(dict.fromkeys(value_text(p[name]) for p, _ in points))}"
+              + "".join(f"; {name}={','.join(dict.fromkeys(value_text(p[name]) for p, _ in points))}"
                         for name in varied)
               + f"; {len(points)} setting{'s' * (len(points) > 1)} x {len(seeds)} seed{'s' * (len(seeds) > 1)}",
               flush=True)

@@ -258,7 +258,7 @@ def test_gradcheck_covers_every_cell(run_main):
     for cell in ("rnn", "gru"):
         status, out, err = run_main("--gradcheck", "--cell", cell, "--hidden-size", 5, "--batch-size", 5,
                                     "--time-size", 5)
-        assert status == 0 and "5 of 5 within 1e-06" in out and f"cell {cell}" in out
+        assert status == 0 and "5 of 5 within 1e-06" in out and f"cell={cell}" in out
 
 
 GRADS = [np.array([[0.5, -1.0]]), np.array([-0.25, 2.0])]

@@ -168,7 +168,7 @@ def test_the_watching_figures_say_what_they_show():
     for ax in gates.axes[1:6]:
         low, high = ax.get_ylim()
         assert all(tick == int(tick) for tick in ax.get_yticks() if low <= tick <= high)  # units are whole
-    assert "epochs 8" in gates.axes[0].get_title()
+    assert "epochs=8" in gates.axes[0].get_title()
 
 
 @pytest.mark.parametrize("cell, gates", [("rnn", ["hidden"]), ("gru", ["gate_z", "gate_r", "candidate", "hidden"])])

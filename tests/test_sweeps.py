@@ -33,7 +33,7 @@ def test_a_seed_sweep_equals_single_runs(run_main, tmp_path):
     rmses = [singles[seed].rmse for seed in (773, 326, 512)]
     assert f"{'mean':>10} " in out and f"{np.mean(rmses):>8.4f}" in out and f"{np.std(rmses):>8.4f}" in out
     assert (tmp_path / "results" / "sweep.png").exists()
-    assert out.startswith("training 3 models: epochs 12, ") and "1 setting x 3 seeds" in out
+    assert out.startswith("training 3 models: epochs=12, ") and "1 setting x 3 seeds" in out
     assert "\ntime " in out
 
 
@@ -66,8 +66,8 @@ def test_grid_rows_are_single_runs_and_the_summary_is_the_csvs(run_main, tmp_pat
             assert f"{rmse.mean():.4f} +- {rmse.std():<6.4f}" in line
             assert f"{future.mean():.4f} +- {future.std():<6.4f}" in line
     assert "the settings differ by" in out
-    assert "; hidden_size 4, 6; stateful true, false; 4 settings x 2 seeds" in out.splitlines()[0]
-    assert "lr 0.008" in out.splitlines()[0] and "hidden_size 45" not in out.splitlines()[0]
+    assert "; hidden_size=4,6; stateful=true,false; 4 settings x 2 seeds" in out.splitlines()[0]
+    assert "lr=0.008" in out.splitlines()[0] and "hidden_size=45" not in out.splitlines()[0]
 
 
 def test_default_seeds_and_both_spellings_of_a_name(run_main, tmp_path):
