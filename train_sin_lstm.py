@@ -1617,13 +1617,21 @@ def plot_sweep(s, runs):
 
 def plot_grid(s, rows, names):
     """For each setting of the grid, every finished seed's RMSE as a dot and their mean +- std as a diamond;
-    the script's defaults shaded; with two or more varied settings, coloured by the last one."""
+    the script's defaults shaded; with two or more varied settings, coloured by the last one.  As many
+    settings a row as fit in 30 inches, then more rows."""
     import matplotlib
     settings, defaults = grid_settings(rows, names), tuple(SETTING[name].default() for name in names)
-    fig, ax = new_figure(s, "Closed-loop RMSE for each setting", (min(max(7, 1.2 + 0.9 * len(settings)), 30), 5.5))
+    labels = [point_text(dict(zip(names, setting))).strip().replace(" ", "\n") for setting in settings]
+    column = max(0.9, 0.07 * max(len(line) for label in labels for line in label.split("\n")))  # inches
+    per_row = min(len(settings), int(28.8 // column))
+    fig, axes = new_figure(s, "Closed-loop RMSE for each setting", (max(7, 1.2 + column * per_row),
+                           1.4 + (3 + 0.15 * len(names)) * -(-len(settings) // per_row)), -(-len(settings) // per_row),
+                           squeeze=False)
+    axes = axes[:, 0]
     colors, groups = matplotlib.colormaps["tab10"].colors, list(dict.fromkeys(setting[-1] for setting in settings))
     finite = [row["rmse"] for row in rows if row["status"] == "done" and np.isfinite(row["rmse"])] or [0, 1]
-    for x, setting in enumerate(settings):
+    for k, setting in enumerate(settings):
+        ax, x = axes[k // per_row], k % per_row
         color = colors[groups.index(setting[-1]) % len(colors)] if len(names) > 1 else "tab:blue"
         rmses = np.array([row["rmse"] for row in finished_rows(rows, names, setting)])
         ax.plot(np.full(len(rmses), x), rmses, "o", color=color, alpha=0.45, ms=5)
@@ -1633,24 +1641,26 @@ def plot_grid(s, rows, names):
             ax.text(x, np.mean(finite), "no model\nfinished", ha="center", fontsize=7, color="0.4")
         if setting == defaults:
             ax.axvspan(x - 0.4, x + 0.4, color="0.9", zorder=0)
-    ax.set_xticks(range(len(settings)))
-    ax.set_xticklabels([point_text(dict(zip(names, setting))).strip().replace(" ", "\n") for setting in settings],
-                       fontsize=7, rotation=90 if len(settings) > 32 else 0)
-    ax.set(xlim=(-0.6, len(settings) - 0.4), ylim=(min(finite) * 0.9 - 0.01, max(finite) * 1.1 + 0.01),
-           ylabel="closed-loop RMSE")
-    ax.grid(True, axis="y", alpha=0.3)
-    if len(names) > 1:
-        ax.legend([matplotlib.lines.Line2D([], [], color=colors[k % len(colors)], marker="D", ls="")
-                   for k in range(len(groups))], [f"{names[-1]}={value_text(v)}" for v in groups], fontsize=8)
-    fixed = settings_text(s, [name for name in SETTING if SETTING[name].grid and name not in names], width=130)
+    for k, ax in enumerate(axes):
+        ax.set_xticks(range(len(labels[k * per_row:(k + 1) * per_row])))
+        ax.set_xticklabels(labels[k * per_row:(k + 1) * per_row], fontsize=7)
+        ax.set(xlim=(-0.6, per_row - 0.4), ylim=(min(finite) * 0.9 - 0.01, max(finite) * 1.1 + 0.01),
+               ylabel="closed-loop RMSE")
+        ax.grid(True, axis="y", alpha=0.3)
     unfinished = sum(row["status"] != "done" for row in rows)
+    handles = [(matplotlib.lines.Line2D([], [], color=colors[k % len(colors)], marker="D", ls=""),
+                f"{names[-1]}={value_text(v)}") for k, v in enumerate(groups) if len(names) > 1]
+    handles += [(matplotlib.lines.Line2D([], []), f"{unfinished} unfinished models left out")] * bool(unfinished)
+    if handles:
+        axes[0].legend(*zip(*handles), fontsize=8)
+    fixed = settings_text(s, [name for name in SETTING if SETTING[name].grid and name not in names], width=130)
     title = (f"Each seed's RMSE (dots) and their mean +- std (diamond), seeds "
              f"{' '.join(str(seed) for seed in dict.fromkeys(row['seed'] for row in rows))}"
              f"{' (shaded: the defaults)' if defaults in settings else ''}"
              f"{f'; {unfinished} unfinished models left out' if unfinished else ''}\n"
              f"varied: {', '.join(names)}; the rest: {fixed}")
-    ax.set_title(title, fontsize=8)
-    set_margins(fig, title, 0.3 + (0.8 if len(settings) > 32 else 0.15) * len(names))
+    axes[0].set_title(title, fontsize=8)
+    set_margins(fig, title, 0.3 + 0.15 * len(names), hspace=0.1 + 0.2 * len(names))
     return fig
 
 

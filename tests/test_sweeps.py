@@ -151,16 +151,18 @@ def test_a_setting_with_one_finished_seed_stays_out_of_the_verdict(capsys):
 
 def test_the_grid_figure_sorts_numbers_marks_the_defaults_and_says_what_it_leaves_out():
     rows = summary_rows({100.0: [(0.2, "done")], 5.0: [(0.3, "done"), (0.1, "interrupted")], 10.0: [(0.4, "done")],
-                         0.008: [(0.5, "done")]})
+                         0.008: [(0.5, "done")], 1000.0: [(np.nan, "diverged")]})
     s = m.parse(["--no-show", "--lr", "0.02"])
     fig = m.plot_grid(s, rows, ["lr"])
     ax = fig.axes[0]
-    assert [label.get_text() for label in ax.get_xticklabels()] == ["lr=0.008", "lr=5", "lr=10", "lr=100"]
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["lr=0.008", "lr=5", "lr=10", "lr=100", "lr=1000"]
     shaded = [patch for patch in ax.patches if patch.get_x() < 0.5]  # the script's default, lr 0.008, first
     assert len(ax.patches) == 1 and shaded
-    assert "1 unfinished models left out" in ax.get_title()
+    assert "2 unfinished models left out" in ax.get_title()
+    assert "2 unfinished models left out" in [text.get_text() for text in ax.get_legend().get_texts()]
+    assert [text.get_position()[0] for text in ax.texts if "no model" in text.get_text()] == [4]  # lr=1000's column
     dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
-    assert sum(len(line.get_xdata()) for line in dots) == 4  # the unfinished model is not drawn
+    assert sum(len(line.get_xdata()) for line in dots) == 4  # the unfinished models are not drawn
 
 
 def test_a_grid_of_64_settings_makes_a_figure_of_sensible_size():
@@ -168,3 +170,14 @@ def test_a_grid_of_64_settings_makes_a_figure_of_sensible_size():
     fig = m.plot_grid(m.parse(["--no-show"]), rows, ["lr"])
     width, height = fig.get_size_inches() * fig.dpi
     assert width <= 3000 and height <= 800
+
+
+def test_grid_labels_of_three_long_settings_do_not_run_into_each_other():
+    rows = [dict(loss_function=loss, stateful=stateful, optimizer=optimizer, seed=1, final_loss=0.1, rmse=0.2,
+                 status="done", epochs_done=3) for loss in ("many-to-one", "many-to-many") for stateful in (True, False)
+            for optimizer in ("sgd", "rmsprop")]
+    fig = m.plot_grid(m.parse(["--no-show"]), rows, ["loss_function", "stateful", "optimizer"])
+    fig.canvas.draw()
+    boxes = [label.get_window_extent() for label in fig.axes[0].get_xticklabels()]
+    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))
+    assert all(box.y0 >= 0 for box in boxes)  # and inside the image
