@@ -1058,13 +1058,13 @@ def set_margins(fig, title, bottom, left=0.85, right=0.25, **spacing):
                         top=1 - (0.29 + 0.17 * title.count("\n")) / height, **spacing)
 
 
-def show_and_close(s, figures):
-    """Show the figures, if s.show: windows with a GUI backend (the run waits until they are closed), the cell
+def show_and_close(figures, show=False):
+    """Show the figures if asked: windows with a GUI backend (the run waits until they are closed), the cell
     output in a notebook, nothing with a backend that only writes files.  Then close them."""
     if figures and figures[0].canvas.manager is not None:  # made through pyplot
         import matplotlib.pyplot as plt
         file_only = plt.get_backend().lower() in ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")
-        if s.show and (figures[0].canvas.required_interactive_framework or not file_only):
+        if show and (figures[0].canvas.required_interactive_framework or not file_only):
             plt.show()
         for fig in figures:
             plt.close(fig)
@@ -1373,9 +1373,9 @@ def single_run(s, stop):
     gc.disable()  # training makes no reference cycles: the collector's passes over matplotlib's objects cost time
     try:
         r = run(s, s.seed, lambda *epoch: [hook(*epoch) for hook in hooks], stop.requested)
-        r.gradient_flows = {} if not s.gradient_flow or r.status == "diverged" else {  # the initial weights:
-            "gradient_flow": gradient_flow(s, r.model.params, r.noisy),                 # drawn from the seed again
-            "gradient_flow_initial": gradient_flow(s, data_and_model(s, s.seed)[4].params, r.noisy)}
+        if s.gradient_flow and r.status != "diverged":  # at the trained weights, and the initial ones drawn again
+            r.gradient_flows = {"gradient_flow": gradient_flow(s, r.model.params, r.noisy),
+                                "gradient_flow_initial": gradient_flow(s, data_and_model(s, s.seed)[4].params, r.noisy)}
     finally:
         loading.join()
         if collecting:
@@ -1398,10 +1398,10 @@ def single_run(s, stop):
             return stop.said((f" in epoch {epochs + 1}: saved the model as it stands" if r.status == "interrupted"
                               else " after training: everything is saved, nothing shown") +
                              ("; learning.gif left out" if s.animate and "learning.gif" not in names else ""))
-        show_and_close(s, figures)
+        show_and_close(figures, s.show)
         return stop.said(": figures closed") if stop.requested() else 0  # a stop while the windows were open
     finally:
-        show_and_close(SimpleNamespace(show=False), figures)
+        show_and_close(figures)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1517,10 +1517,10 @@ def sweep(s, stop):
             print(f"{len(diverged)} of {len(jobs)} models diverged (their loss stopped being finite); "
                   f"{smaller_lr_text([row.get('lr', s.lr) for row in diverged])}", file=sys.stderr)
             return 1
-        show_and_close(s, figures)
+        show_and_close(figures, s.show)
         return 0
     finally:
-        show_and_close(SimpleNamespace(show=False), figures)
+        show_and_close(figures)
 
 
 def point_text(point):
