@@ -1499,8 +1499,8 @@ def sweep(s, stop):
     print_summary(rows, varied)
     out = Output(s.out, [f"{kind}.csv", f"{kind}.npz", f"{kind}.png"])
     out.plan(out.owned)
-    fixed = {setting.name: getattr(s, setting.name) for setting in SETTINGS if setting.name not in varied + ["seed"]}
-    out.write(f"{kind}.csv", lambda path: write_csv(path, [dict(row, **fixed) for row in rows]))  # all settings
+    others = {setting.name: getattr(s, setting.name) for setting in SETTINGS if setting.name not in varied + ["seed"]}
+    out.write(f"{kind}.csv", lambda path: write_csv(path, [dict(row, **others) for row in rows]))  # every setting
     columns = {column: np.array([row[column] for row in rows]) for column in rows[0]}
     out.arrays(f"{kind}.npz", dict(recorded_settings(s), **columns, x=runs[0].x, clean=runs[0].clean,
                                    prediction=np.array([r.prediction for r in runs]), files=np.array(out.owned)))
