@@ -1177,7 +1177,7 @@ def save_animation(s, r, snapshots, stop):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from PIL import Image
-    fig = Figure(figsize=(10, 4), dpi=80)
+    fig = Figure(figsize=(10, 4), dpi=72)
     canvas, (wave, loss) = FigureCanvasAgg(fig), fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
     wave.plot(r.x, r.clean, color="0.6", lw=1.5, label="clean sine")
     wave.plot(r.x[:N_POINTS], r.noisy, ".", color="tab:blue", ms=3, label="noisy training series")
