@@ -615,7 +615,7 @@ def data_and_model(s, seed, dtype=np.float32):
     rng = np.random.RandomState(seed)
     x, clean = sample_sine()
     noisy = clean + NOISE * rng.randn(N_POINTS)
-    xs, ts = (array.astype(dtype) for array in make_windows(noisy, s.time_size))
+    xs, ts = (array.astype(dtype, copy=False) for array in make_windows(noisy, s.time_size))
     time_layer = FastTimeLSTM if s.cell == "lstm" and FAST_LSTM else TIME_LAYERS[s.cell]  # Fast: see Tooling
     model = SimpleRnnlm(rng, time_layer, hidden_size=s.hidden_size, stateful=s.stateful,
                         many_to_one=s.loss_function == "many-to-one", dtype=dtype)
@@ -1442,7 +1442,7 @@ def train_models(jobs, stop, on_done):
     from concurrent.futures import ProcessPoolExecutor, as_completed
     # fork where it is safe; spawn in a process with other threads (a notebook's kernel; Python 3.12 warns)
     safe = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
-    if not hasattr(sys.modules["__main__"], "__spec__"):  # IPython's %run leaves none, and spawn reads it
+    if not safe and not hasattr(sys.modules["__main__"], "__spec__"):  # IPython's %run leaves none; spawn reads it
         sys.modules["__main__"].__spec__ = None
     try:
         context = multiprocessing.get_context("fork" if safe else "spawn")
@@ -1556,8 +1556,9 @@ def print_summary(rows, names):
         print(f"\n{'seed':>10}" + "".join(f" {heading:>{width}}" for _, heading, _, width in columns))
         finished = [row for row in rows if row["status"] == "done"]
         lines = [(row["seed"], row, "" if row["status"] == "done" else f"  {row['status']}") for row in rows]
-        for label, stat in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)) * bool(finished):
-            lines.append((label, {key: stat([row[key] for row in finished]) for key, *_ in columns}, ""))
+        if finished:
+            for label, stat in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
+                lines.append((label, {key: stat([row[key] for row in finished]) for key, *_ in columns}, ""))
         for label, row, note in lines:
             print(f"{label:>10}" + "".join(f" {row[key]:>{width}{form}}" for key, _, form, width in columns) + note)
         return
@@ -1692,8 +1693,8 @@ def parse_value(setting, text):
         raise argparse.ArgumentTypeError(f"{text!r} is not {expected(setting)}") from None
 
 
-def check(setting, value):
-    """Raise SettingError when value, from a flag or from the constant, is not one the setting takes."""
+def problem(setting, value):
+    """What is wrong with value, from a flag or from the constant ('must be ...'), or None."""
     if isinstance(setting.type, tuple):
         fits = any(value == choice and type(value) is type(choice) for choice in setting.type)
     else:  # a float setting takes whole numbers too; only a bool setting takes True and False
@@ -1701,8 +1702,7 @@ def check(setting, value):
             setting.type is bool or not isinstance(value, bool)) and (setting.ok is None or setting.ok(value))
     if not fits and not (value is None and setting.none):
         words = setting.range(value) if callable(setting.range) else setting.range
-        label = f"{setting.flag} ({setting.constant})" if setting.flag else setting.constant
-        raise SettingError(f"{label} = {value!r}: must be {words or expected(setting)}")
+        return f"must be {words or expected(setting)}"
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -1746,7 +1746,10 @@ def settings_from(given):
     s = argparse.Namespace(**{setting.name: setting.default() for setting in SETTINGS})
     vars(s).update(given)
     for setting in sorted(SETTINGS, key=lambda setting: bool(setting.flag)):  # the data constants first
-        check(setting, getattr(s, setting.name))
+        value = getattr(s, setting.name)
+        if problem(setting, value):
+            label = f"{setting.flag} ({setting.constant})" if setting.flag else setting.constant
+            raise SettingError(f"{label} = {value!r}: {problem(setting, value)}")
     n_inputs, B, T = N_POINTS - 1, s.batch_size, s.time_size
     needed = B * minibatches_per_epoch(B)
     if needed > n_inputs - T:
@@ -1773,10 +1776,8 @@ def parse(argv):
              (("seeds", None), ("grid", None), ("gradcheck", False), ("show", True), ("quiet", False))}
     s = argparse.Namespace(**vars(settings_from(given)), **modes)
     for seed in s.seeds or []:
-        try:
-            check(SETTING["seed"], seed)
-        except SettingError as e:
-            raise SettingError(f"--seeds {seed}: {str(e).split(': ', 1)[1]}") from None
+        if problem(SETTING["seed"], seed):
+            raise SettingError(f"--seeds {seed}: {problem(SETTING['seed'], seed)}")
     several = "--seeds" if s.seeds else "--grid" if s.grid else None
     single = [flag for flag, name in (("--seed", "seed"), ("--snapshots", "snapshot_count"), ("--animate", "animate"),
                                       ("--gates", "gates"), ("--gradient-flow", "gradient_flow")) if name in given]
