@@ -805,7 +805,8 @@ class FastTimeLSTM(TimeLSTM):
       gate is a contiguous block, on which NumPy is about twice as fast as on the column blocks of (N, 4H);
     - what does not depend on the previous step (x Wx, the gates' local derivatives, the weight gradients)
       is computed for all T steps at once; only the recurrence runs step by step;
-    - the gates are computed in place, in one buffer, to make fewer temporary arrays.
+    - the gates are computed in place, in one buffer, to make fewer temporary arrays, with one tanh for all
+      four: sigmoid(A) = (1 + tanh(A / 2)) / 2.
     """
 
     def forward(self, xs):
@@ -819,20 +820,22 @@ class FastTimeLSTM(TimeLSTM):
 
         xs = xs.transpose(1, 0, 2).reshape(T * N, D)    # rows in (t, n) order
         xWx = np.dot(xs, Wx).reshape(T, N, 4, H).transpose(0, 2, 3, 1).copy()  # (T, 4, H, N), all steps
-        bias = b.reshape(4, H, 1)
+        xWx += b.reshape(4, H, 1)                       # x Wx + b, which does not depend on h
         WhT = Wh.T
+        half = np.array((0.5, 1, 0.5, 0.5), dtype=Wh.dtype).reshape(4, 1, 1)  # f, g, i, o
+        shift = np.array((0.5, 0, 0.5, 0.5), dtype=Wh.dtype).reshape(4, 1, 1)
         gates = np.empty((T, 4, H, N), dtype=Wh.dtype)  # f, g, i, o of every step
         gate_rows = gates.reshape(T, 4 * H, N)          # the same memory, as np.dot's output
         h, c = self.h.T, self.c.T                       # (H, N)
         hs, cs, tanh_cs = [h], [c], []                  # h and c entering each step, then the last
         for t in range(T):
             a = gates[t]                                # A, then the gates, in place
-            np.dot(WhT, h, out=gate_rows[t])            # A = Wh^T h_prev + Wx^T x + b
+            np.dot(WhT, h, out=gate_rows[t])            # A = Wh^T h_prev + (Wx^T x + b)
             a += xWx[t]
-            a += bias
-            tanh_g = np.tanh(a[1])
-            sigmoid_in_place(a)                         # one call for f, i, o (and g, restored next)
-            a[1] = tanh_g
+            a *= half                                   # f, i, o: sigmoid(A) = (1 + tanh(A / 2)) / 2
+            np.tanh(a, out=a)
+            a *= half
+            a += shift
             f, g, i, o = a
             c = f * c + g * i
             tanh_c = np.tanh(c)
@@ -875,14 +878,6 @@ class FastTimeLSTM(TimeLSTM):
     def last_step(self):
         f, g, i, o = (gate.T for gate in self.cache[3][-1])
         return {"gate_f": f, "gate_g": g, "gate_i": i, "gate_o": o, "cell": self.c, "hidden": self.h}
-
-
-def sigmoid_in_place(a):
-    """a <- sigmoid(a), without temporary arrays."""
-    np.negative(a, out=a)
-    np.exp(a, out=a)
-    a += 1
-    np.divide(1, a, out=a)
 
 
 # ----------------------------------------------------------------------------------------------------------
