@@ -26,6 +26,7 @@ import contextlib
 import csv
 import gc
 import glob
+import itertools
 import math
 import os
 import signal
@@ -485,15 +486,11 @@ class GRU:
         return {"gate_z": z, "gate_r": r, "candidate": h_hat, "hidden": (1 - z) * h_prev + z * h_hat}
 
 
-class TimeRNN:
+class TimeRNN(TimeLSTM):
     """The book's TimeRNN: a step layer (`cell`: RNN; GRU in TimeGRU) per time step, xs (N, T, D) -> hs
-    (N, T, H); backward in reverse, summing their weight gradients.  Stateful as TimeLSTM, with h only."""
+    (N, T, H); backward in reverse, summing their weight gradients.  Stateful as TimeLSTM, whose state
+    handling it inherits, with h only (c stays None)."""
     cell, blocks = RNN, 1
-
-    def __init__(self, Wx, Wh, b, stateful=False):
-        self.params = [Wx, Wh, b]
-        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
-        self.layers, self.h, self.stateful = None, None, stateful
 
     def forward(self, xs):
         Wx, Wh, b = self.params
@@ -523,15 +520,6 @@ class TimeRNN:
         for k, grad in enumerate(grads):
             self.grads[k][...] = grad
         return dxs
-
-    def set_state(self, h, c=None):
-        self.h = h
-
-    def reset_state(self):
-        self.h = None
-
-    def last_step(self):
-        return self.layers[-1].recorded()
 
 
 class TimeGRU(TimeRNN):
@@ -702,7 +690,7 @@ def run(s, seed, after_epoch=None, should_stop=None):
         layer, zeros = model.recurrent, np.zeros((s.batch_size, s.hidden_size), np.float32)
         carried = s.stateful and layer.h is not None
         h0 = layer.h.copy() if carried else zeros
-        c0 = (layer.c.copy() if carried else zeros) if isinstance(layer, TimeLSTM) else None  # the LSTM's c
+        c0 = (layer.c.copy() if carried else zeros) if s.cell == "lstm" else None  # the LSTM's c
         x, clean = sample_sine(s.future)
         gates = {} if s.gates else None
         if status == "diverged":
@@ -907,7 +895,7 @@ class Snapshots:
 
     def __call__(self, epoch, loss, model):
         if epoch in self.wanted:
-            state, (x, clean) = (model.recurrent.h, getattr(model.recurrent, "c", None)), sample_sine(self.s.future)
+            state, (x, clean) = (model.recurrent.h, model.recurrent.c), sample_sine(self.s.future)
             self.series.append(generate(model, clean[:self.s.time_size], len(x), self.s.batch_size))
             model.recurrent.set_state(*state)
             self.taken.append(epoch)
@@ -1749,17 +1737,13 @@ def settings_from(given):
     needed = B * minibatches_per_epoch(B)
     if needed > n_inputs - T:
         batches = [b for b in range(1, n_inputs // 2 + 1) if b * minibatches_per_epoch(b) <= n_inputs - T]
-        spans = []  # runs of consecutive batch sizes: 6-50, or 8, 11-50
-        for b in batches:
-            if spans and spans[-1][1] == b - 1:
-                spans[-1][1] = b
-            else:
-                spans.append([b, b])
+        spans = [[b for _, b in run] for _, run in itertools.groupby(enumerate(batches), lambda kb: kb[1] - kb[0])]
         raise SettingError(f"--batch-size {B} with --time-size {T}: an epoch takes {minibatches_per_epoch(B)} "
-                           f"minibatches x {B} = {needed} windows, but {n_inputs} inputs give only {n_inputs - T} "
+                           f"minibatch{'es' * (minibatches_per_epoch(B) > 1)} x {B} = {needed} windows, but {n_inputs} inputs give only {n_inputs - T} "
                            f"windows of {T} steps; use --time-size {n_inputs - needed} or less" +
-                           (f", or with --time-size {T} a batch size in " + ", ".join(
-                               str(a) if a == b else f"{a}-{b}" for a, b in spans) if spans else ""))
+                           (f", or with --time-size {T} a batch size in " + ", ".join(  # runs: 6-50, or 8, 11-50
+                               f"{span[0]}-{span[-1]}" if len(span) > 1 else str(span[0]) for span in spans)
+                            if spans else ""))
     return s
 
 
@@ -1789,7 +1773,6 @@ def parse(argv):
 def grid_points(parser, given, items):
     """Every combination of the grid's values: [(the point {name: value}, the settings of the flags and the
     point's own flags, parsed and checked as any)]."""
-    import itertools
     values = {}
     for item in items:
         key, _, texts = item.partition("=")
@@ -1846,7 +1829,7 @@ def gradient_check(s):
     B, h0, c0 = s.batch_size, None, None
     if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
         model.predict(xs[-B:])
-        h0, c0 = model.recurrent.h.copy(), getattr(model.recurrent, "c", None)
+        h0, c0 = model.recurrent.h.copy(), model.recurrent.c
     print(f"gradient check: float64, central differences, {settings_text(s)}")
     started = time.perf_counter()
     model.forward(xs[:B], ts[:B])
