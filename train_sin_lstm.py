@@ -1733,17 +1733,15 @@ def settings_from(given):
         if problem(setting, value):
             label = f"{setting.flag} ({setting.constant})" if setting.flag else setting.constant
             raise SettingError(f"{label} = {value!r}: {problem(setting, value)}")
-    n_inputs, B, T = N_POINTS - 1, s.batch_size, s.time_size
-    needed = B * minibatches_per_epoch(B)
-    if needed > n_inputs - T:
+    n_inputs, B, T, M = N_POINTS - 1, s.batch_size, s.time_size, minibatches_per_epoch(s.batch_size)
+    if B * M > n_inputs - T:
         batches = [b for b in range(1, n_inputs // 2 + 1) if b * minibatches_per_epoch(b) <= n_inputs - T]
-        spans = [[b for _, b in run] for _, run in itertools.groupby(enumerate(batches), lambda kb: kb[1] - kb[0])]
-        raise SettingError(f"--batch-size {B} with --time-size {T}: an epoch takes {minibatches_per_epoch(B)} "
-                           f"minibatch{'es' * (minibatches_per_epoch(B) > 1)} x {B} = {needed} windows, but {n_inputs} inputs give only {n_inputs - T} "
-                           f"windows of {T} steps; use --time-size {n_inputs - needed} or less" +
-                           (f", or with --time-size {T} a batch size in " + ", ".join(  # runs: 6-50, or 8, 11-50
-                               f"{span[0]}-{span[-1]}" if len(span) > 1 else str(span[0]) for span in spans)
-                            if spans else ""))
+        spans = [[b for _, b in span] for _, span in itertools.groupby(enumerate(batches), lambda kb: kb[1] - kb[0])]
+        sizes = ", ".join(f"{span[0]}-{span[-1]}" if len(span) > 1 else str(span[0]) for span in spans)  # 8, 11-50
+        raise SettingError(f"--batch-size {B} with --time-size {T}: an epoch takes {M} minibatch{'es' * (M > 1)} "
+                           f"x {B} = {B * M} windows, but {n_inputs} inputs give only {n_inputs - T} windows of {T} "
+                           f"steps; use --time-size {n_inputs - B * M} or less"
+                           + (f", or with --time-size {T} a batch size in {sizes}" if sizes else ""))
     return s
 
 
