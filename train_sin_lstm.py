@@ -1002,7 +1002,8 @@ def run_arrays(s, r, snapshots, files):
     snapshot_epochs, snapshots      with --snapshots or --animate: the epochs, and (epochs, len(x))
     gate_f, gate_g, gate_i, gate_o, cell, hidden    with --gates: (generated points, H), row 0, last step (GRU:
                     gate_z, gate_r, candidate, hidden; RNN: hidden)
-    gradient_flow, gradient_flow_initial    with --gradient-flow: (100,), see gradient_flow()
+    gradient_flow, gradient_flow_initial    with --gradient-flow: (100,), see gradient_flow(); without it,
+                    gradient_flow is the setting, False
     files           the files this run wrote; and every setting of SETTINGS under its name
     """
     names = [f"{s.cell}_Wx", f"{s.cell}_Wh", f"{s.cell}_b", "affine_W", "affine_b"]
