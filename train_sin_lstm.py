@@ -16,7 +16,8 @@ that program's numbers.  Where each piece of the book is:
 
 Shapes are named as in the book: N batch, T time steps, D input size, H hidden size.  Read from the top to
 the divider "Tooling"; what follows it (a faster TimeLSTM, files, figures, sweeps, the command line) serves
-the run but is not part of the story.
+the run but is not part of the story.  Training uses that faster TimeLSTM: to step through the book's LSTM
+and TimeLSTM (with breakpoint(), say), set FAST_LSTM = False.
 
     python train_sin_lstm.py              # train, predict, save results/ and show the figures
     python train_sin_lstm.py --help       # every setting
@@ -67,7 +68,7 @@ N_POINTS = 101         # samples of the sine over [X_MIN, X_MAX]
 X_MIN, X_MAX = -2 * math.pi, 2 * math.pi
 NOISE = 0.05           # standard deviation of the Gaussian noise added to the training series
 
-FAST_LSTM = True       # the model's LSTM: FastTimeLSTM (same numbers, faster; see Tooling) or the book's TimeLSTM
+FAST_LSTM = True       # FastTimeLSTM (same numbers, faster; see Tooling); False: the book's TimeLSTM, to step through
 OUT_DIR = "results"    # where figures and arrays are written
 GPU = False            # kept from the original; this script runs on the CPU only
 ANIMATION_FRAMES = 30
@@ -604,7 +605,7 @@ def data_and_model(s, seed, dtype=np.float32):
     x, clean = sample_sine()
     noisy = clean + NOISE * rng.randn(N_POINTS)
     xs, ts = (array.astype(dtype, copy=False) for array in make_windows(noisy, s.time_size))
-    time_layer = FastTimeLSTM if s.cell == "lstm" and FAST_LSTM else TIME_LAYERS[s.cell]  # Fast: see Tooling
+    time_layer = FastTimeLSTM if s.cell == "lstm" and s.fast_lstm else TIME_LAYERS[s.cell]  # Fast: see Tooling
     model = SimpleRnnlm(rng, time_layer, hidden_size=s.hidden_size, stateful=s.stateful,
                         many_to_one=s.loss_function == "many-to-one", dtype=dtype)
     return rng, noisy, xs, ts, model

@@ -65,13 +65,16 @@ def wait_until(condition, timeout=30, what="the condition"):
         time.sleep(0.02)
 
 
-def edited_script(folder, old, new):
-    """A copy of the script in folder with its first `old` replaced by `new` (old must be there)."""
+def edited_script(folder, *edits):
+    """A copy of the script in folder with, for each pair old, new of edits, its first `old` replaced by `new`
+    (old must be there)."""
     with open(SCRIPT) as f:
         text = f.read()
-    assert old in text
+    for old, new in zip(edits[::2], edits[1::2]):
+        assert old in text
+        text = text.replace(old, new, 1)
     path = folder / "edited.py"
-    path.write_text(text.replace(old, new, 1))
+    path.write_text(text)
     return path
 
 

@@ -190,6 +190,20 @@ def test_a_breakpoint_in_the_story_stops_in_pdb_and_the_run_then_finishes(tmp_pa
 
 
 @pytest.mark.slow
+def test_with_the_books_lstm_a_breakpoint_in_its_backward_stops_at_every_step(tmp_path):
+    """As the script says to step through the book's LSTM: FAST_LSTM = False and breakpoint() in LSTM.backward.
+    One minibatch of two time steps: it stops twice, with that step's arrays, then the run finishes."""
+    script = edited_script(tmp_path, "FAST_LSTM = True", "FAST_LSTM = False",
+                           "        ds = dc_next", "        breakpoint()\n        ds = dc_next")
+    process = subprocess.Popen([sys.executable, str(script), "--epochs", "1", "--batch-size", "50", "--time-size",
+                                "2", "--no-show", "--out", tmp_path / "r"], env=headless_env(), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = process.communicate("p dh_next.shape\nc\np dh_next.shape\nc\n", timeout=120)
+    assert process.returncode == 0, err
+    assert out.count("(Pdb) (50, 45)") == 2 and "final loss" in out
+
+
+@pytest.mark.slow
 def test_an_error_in_the_story_is_one_traceback_naming_it(tmp_path):
     script = edited_script(tmp_path, "        epoch_loss = 0  #", "        epoch_loss = undefined_name  #")
     done = run_script("--epochs", "2", "--out", tmp_path / "r", script=script)
