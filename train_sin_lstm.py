@@ -918,11 +918,10 @@ def value_text(value):
             f"{value:g}" if isinstance(value, float) else str(value))
 
 
-def settings_text(s, names=None, width=110):
-    """'epochs=301, batch_size=10, ...': the settings --grid can vary (or those named), wrapped at width."""
+def settings_text(s, names=None):
+    """'epochs=301, batch_size=10, ...': the settings --grid can vary (or those named)."""
     names = names or [setting.name for setting in SETTINGS if setting.grid]
-    return "\n".join(textwrap.wrap(", ".join(f"{name}={value_text(getattr(s, name))}" for name in names), width,
-                                   break_on_hyphens=False))
+    return ", ".join(f"{name}={value_text(getattr(s, name))}" for name in names)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1036,11 +1035,19 @@ def new_figure(s, title, size, rows=1, columns=1, **axes):
     return fig, fig.subplots(rows, columns, **axes)
 
 
-def set_margins(fig, title, bottom, left=0.85, right=0.25, **spacing):
-    """Margins in inches: room for the title's lines above, `bottom` below."""
+def set_title_and_margins(fig, ax, title, bottom, fontsize=9, left=0.85, right=0.25, **spacing):
+    """ax's title, each line wrapped to the width it has centred over ax; the margins in inches: `left`,
+    `right`, `bottom`, and room for the title's lines above."""
     width, height = fig.get_size_inches()
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
-                        top=1 - (0.29 + 0.17 * title.count("\n")) / height, **spacing)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, **spacing)
+    box = ax.get_position()
+    centre = (box.x0 + box.x1) / 2
+    room = 2 * min(centre, 1 - centre) * width - 0.2  # inches the title can span, centred over ax
+    characters = int(room * 72 / (0.6 * fontsize))  # a character is about 0.6 of the font size wide
+    lines = [wrapped for line in title.split("\n") for wrapped in textwrap.wrap(line, characters,
+                                                                               break_on_hyphens=False)]
+    ax.set_title("\n".join(lines), fontsize=fontsize)
+    fig.subplots_adjust(top=1 - (0.29 + 0.17 * (len(lines) - 1)) / height)
 
 
 def show_and_close(figures, show=False):
@@ -1077,11 +1084,10 @@ def plot_loss(s, r, snapshots=None):
     if not len(r.loss):
         ax.text(0.5, 0.5, "no epoch finished", transform=ax.transAxes, ha="center", va="center")
         ax.set_yticks([])
-    title = f"Training loss{' (log scale)' if log else ''}, seed {r.seed}\n{settings_text(s, width=90)}"
+    title = f"Training loss{' (log scale)' if log else ''}, seed {r.seed}\n{settings_text(s)}"
     ax.set(xlabel="epoch", ylabel="loss (sum of the epoch's minibatch losses)")
-    ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    set_margins(fig, title, 0.55)
+    set_title_and_margins(fig, ax, title, 0.55)
     return fig
 
 
@@ -1106,12 +1112,11 @@ def finish_wave_plot(fig, ax, x, title, legend_columns):
     if len(x) > N_POINTS:
         ax.axvline(x[N_POINTS - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
     ax.set(xlabel="x (radians)", ylabel="sin(x)")
-    ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
     rows = math.ceil(len(ax.get_legend_handles_labels()[1]) / legend_columns)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 0.02), bbox_transform=fig.transFigure, ncol=legend_columns,
               fontsize=8, frameon=False)
-    set_margins(fig, title, 0.6 + 0.2 * rows, right=1.3 if len(fig.axes) > 1 else 0.25)
+    set_title_and_margins(fig, ax, title, 0.6 + 0.2 * rows, right=1.3 if len(fig.axes) > 1 else 0.25)
 
 
 def plot_learning(s, r, snapshots):
@@ -1130,9 +1135,8 @@ def plot_learning(s, r, snapshots):
     if len(r.x) > N_POINTS:
         wave.axvline(r.x[N_POINTS - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
     title = (f"Closed-loop prediction at {len(epochs)} snapshots during {len(r.loss)} epochs of training, early "
-             f"(purple) to late (yellow)\n{settings_text(s, width=120)}")
+             f"(purple) to late (yellow)\n{settings_text(s)}")
     wave.set(ylim=(-2, 2), xlabel="x (radians)", ylabel="sin(x)")
-    wave.set_title(title, fontsize=9)
     wave.grid(True, alpha=0.3)
     wave.legend(fontsize=8, ncol=2, loc="lower left")
     loss.plot(np.arange(1, len(r.loss) + 1), r.loss, color="tab:blue")
@@ -1146,7 +1150,7 @@ def plot_learning(s, r, snapshots):
     loss.set_title("Training loss, snapshots marked", fontsize=10)
     loss.grid(True, which="both", alpha=0.3)
     loss.legend(fontsize=8)
-    set_margins(fig, title, 0.55, wspace=0.2)
+    set_title_and_margins(fig, wave, title, 0.55, wspace=0.2)
     return fig
 
 
@@ -1231,7 +1235,6 @@ def plot_gates(s, r, snapshots=None):
     axes[0].legend(fontsize=8, loc="upper right")
     title = (f"The {s.cell.upper()} while it generates the wave: row 0 of the batch, last step of each window; "
              f"units sorted by the phase of their state\n{settings_text(s)}")
-    axes[0].set_title(title, fontsize=9)
     step = x[1] - x[0] if len(x) > 1 else 1
     for ax, name in zip(axes[1:], rows):
         label, cmap, limits = GATE_ROWS[name]
@@ -1245,7 +1248,7 @@ def plot_gates(s, r, snapshots=None):
         fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
     fig.colorbar(image, ax=axes[0], pad=0.01, fraction=0.03).ax.set_visible(False)  # aligned with the rest
     axes[-1].set_xlabel("x (radians)")
-    set_margins(fig, title, 0.55, right=0.1, hspace=0.25)
+    set_title_and_margins(fig, axes[0], title, 0.55, right=0.1, hspace=0.25)
     return fig
 
 
@@ -1261,10 +1264,9 @@ def plot_gradient_flow(s, r, snapshots=None):
     ax.set_yscale("log")
     ax.set(xlabel="steps back from the loss (the last of 100 steps)", ylabel="||dl/dh_t|| (log scale)")
     title = f"How far back through time the gradient reaches: the {s.cell.upper()}, seed {r.seed}\n{settings_text(s)}"
-    ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    set_margins(fig, title, 0.6)
+    set_title_and_margins(fig, ax, title, 0.6)
     return fig
 
 
@@ -1462,7 +1464,7 @@ def sweep(s, stop):
     varied, jobs = list(points[0][0]), [(settings, seed) for _, settings in points for seed in seeds]
     if not s.quiet:
         fixed = [setting.name for setting in SETTINGS if setting.grid and setting.name not in varied]
-        print(f"training {len(jobs)} model{'s' * (len(jobs) > 1)}: {settings_text(s, fixed, width=10 ** 6)}"
+        print(f"training {len(jobs)} model{'s' * (len(jobs) > 1)}: {settings_text(s, fixed)}"
               + "".join(f"; {name}={','.join(dict.fromkeys(value_text(p[name]) for p, _ in points))}"
                         for name in varied)
               + f"; {len(points)} setting{'s' * (len(points) > 1)} x {len(seeds)} seed{'s' * (len(seeds) > 1)}",
@@ -1639,14 +1641,13 @@ def plot_grid(s, rows, names):
     handles += [(matplotlib.lines.Line2D([], []), f"{unfinished} unfinished models left out")] * bool(unfinished)
     if handles:
         axes[0].legend(*zip(*handles), fontsize=8)
-    fixed = settings_text(s, [name for name in SETTING if SETTING[name].grid and name not in names], width=130)
+    fixed = settings_text(s, [name for name in SETTING if SETTING[name].grid and name not in names])
     title = (f"Each seed's RMSE (dots) and their mean +- std (diamond), seeds "
              f"{' '.join(str(seed) for seed in dict.fromkeys(row['seed'] for row in rows))}"
              f"{' (shaded: the defaults)' if defaults in settings else ''}"
              f"{f'; {unfinished} unfinished models left out' if unfinished else ''}\n"
              f"varied: {', '.join(names)}; the rest: {fixed}")
-    axes[0].set_title(title, fontsize=8)
-    set_margins(fig, title, 0.3 + 0.15 * len(names), hspace=0.1 + 0.2 * len(names))
+    set_title_and_margins(fig, axes[0], title, 0.3 + 0.15 * len(names), fontsize=8, hspace=0.1 + 0.2 * len(names))
     return fig
 
 
@@ -1830,7 +1831,8 @@ def gradient_check(s):
     if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
         model.predict(xs[-B:])
         h0, c0 = model.recurrent.h.copy(), model.recurrent.c
-    print(f"gradient check: float64, central differences, {settings_text(s)}")
+    print(textwrap.fill(f"gradient check: float64, central differences, {settings_text(s)}", 110,
+                        break_on_hyphens=False))
     started = time.perf_counter()
     model.forward(xs[:B], ts[:B])
     evaluations = 2 * sum(param.size for param in model.params)  # two forward passes per parameter

@@ -172,6 +172,29 @@ def test_the_y_label_and_the_legend_are_inside_the_image(tmp_path):
     assert legend.y1 < fig.axes[0].get_window_extent().y0
 
 
+def test_every_title_fits_in_its_figure_above_its_axes_however_long_the_settings():
+    """Titles are wrapped to the room over their axes: long setting values once pushed loss.png's title (a
+    7-inch figure) past the image's right edge."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    s = settings("--epochs", 2, "--loss", "many-to-many", "--optimizer", "momentum", "--max-grad", 0.25, "--future",
+                 1000, "--stateless", "--hidden-size", 100, "--lr", 0.0125, "--snapshots", 2, "--gates",
+                 "--gradient-flow", "--seed", 4294967295)
+    r = m.run(s, s.seed)
+    r.gradient_flows = {"gradient_flow": np.ones(100), "gradient_flow_initial": np.ones(100)}
+    snapshots = SimpleNamespace(taken=[1, 2], series=[r.prediction] * 2)
+    figures = [make(s, r, snapshots) for name, _, make in m.RUN_FILES if name.endswith(".png")]
+    rows = [dict(hidden_size=h, lr=lr, seed=seed, rmse=0.3, status="done") for h in (10, 45) for lr in (0.008, 0.02)
+            for seed in m.GRID_SEEDS]
+    figures += [m.plot_sweep(s, fake_runs(3, len(r.x))), m.plot_grid(s, rows, ["hidden_size", "lr"])]
+    for fig in figures:
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        for ax in (ax for ax in fig.axes if ax.get_title()):
+            title, top = ax.title.get_window_extent(renderer), ax.get_window_extent(renderer).y1
+            assert 0 <= title.x0 and title.x1 <= fig.bbox.x1 and top <= title.y0 and title.y1 <= fig.bbox.y1, \
+                ax.get_title()
+
+
 def test_a_diverging_loss_is_printed_readably(capsys):
     report = m.progress_printer(5, 0)
     report(1, 0.6737)
