@@ -902,13 +902,22 @@ class Snapshots:
             self.taken.append(epoch)
 
 
+def say(*args, **kwargs):
+    """print to standard output.  When its reader is gone (`python train_sin_lstm.py | head`), the rest of the
+    output goes to /dev/null and the run carries on: what it learns is still saved."""
+    try:
+        print(*args, **kwargs)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def progress_printer(epochs, started):
     """report(epoch, loss, model) printing about ten lines a run, the first and the last epoch included; a
     huge (diverging) loss with four significant digits."""
     def report(epoch, loss, model=None):
         if epoch == 1 or epoch % max(1, epochs // 10) == 0 or epoch == epochs:
-            print(f"| epoch {epoch:{len(str(epochs))}d} / {epochs} | time {time.perf_counter() - started:6.2f} s "
-                  f"| loss {f'{loss:.6f}' if abs(loss) < 1e4 else f'{loss:.4g}'}", flush=True)
+            say(f"| epoch {epoch:{len(str(epochs))}d} / {epochs} | time {time.perf_counter() - started:6.2f} s "
+                f"| loss {f'{loss:.6f}' if abs(loss) < 1e4 else f'{loss:.4g}'}", flush=True)
     return report
 
 
@@ -1044,8 +1053,8 @@ def set_title_and_margins(fig, ax, title, bottom, fontsize=9, left=0.85, right=0
     centre = (box.x0 + box.x1) / 2
     room = 2 * min(centre, 1 - centre) * width - 0.2  # inches the title can span, centred over ax
     characters = int(room * 72 / (0.6 * fontsize))  # a character is about 0.6 of the font size wide
-    lines = [wrapped for line in title.split("\n") for wrapped in textwrap.wrap(line, characters,
-                                                                               break_on_hyphens=False)]
+    lines = [wrapped for line in title.split("\n")
+             for wrapped in textwrap.wrap(line, characters, break_on_hyphens=False)]
     ax.set_title("\n".join(lines), fontsize=fontsize)
     fig.subplots_adjust(top=1 - (0.29 + 0.17 * (len(lines) - 1)) / height)
 
@@ -1125,7 +1134,7 @@ def plot_learning(s, r, snapshots):
     import matplotlib
     epochs = np.array(snapshots.taken)
     fig, (wave, loss) = new_figure(s, "The prediction as training goes", (13, 5.5), 1, 2,
-                                  gridspec_kw={"width_ratios": [1.6, 1]})
+                                   gridspec_kw={"width_ratios": [1.6, 1]})
     colors = matplotlib.colormaps["viridis"](np.linspace(0, 1, len(epochs)))
     wave.plot(r.x, r.clean, color="black", lw=2.5, label="clean sine")
     labelled = set(np.linspace(0, len(epochs) - 1, min(len(epochs), 8)).round().astype(int))
@@ -1190,7 +1199,7 @@ def save_animation(s, r, snapshots, stop):
             if stop.requested():
                 raise Stopped
             if not s.quiet and len(snapshots.taken) >= 20 and k % (len(snapshots.taken) // 10) == 0:
-                print(f"learning.gif: frame {k + 1} of {len(snapshots.taken)}", flush=True)
+                say(f"learning.gif: frame {k + 1} of {len(snapshots.taken)}", flush=True)
             canvas.restore_region(still)
             line.set_ydata(prediction)
             curve.set_data(np.arange(1, epoch + 1), r.loss[:epoch])
@@ -1308,7 +1317,7 @@ def save_run(s, r, snapshots, out, figures, stop):
 # training stops at the end of its minibatch, the run saves what it has and exits with 128 + the signal.
 # ----------------------------------------------------------------------------------------------------------
 STOP_WORDS = {getattr(signal, name): word for name, word in (("SIGINT", "interrupted"), ("SIGTERM", "terminated"),
-                                                            ("SIGHUP", "hung up")) if hasattr(signal, name)}
+                                                             ("SIGHUP", "hung up")) if hasattr(signal, name)}
 
 
 class StopSignals:
@@ -1369,14 +1378,14 @@ def single_run(s, stop):
             gc.enable()
     out, figures, epochs = Output(s.out, [name for name, _, _ in RUN_FILES]), [], len(r.loss)
     if epochs:
-        print(f"final loss {r.loss[-1]:.6g} (epoch {epochs})")
+        say(f"final loss {r.loss[-1]:.6g} (epoch {epochs})")
     if r.status != "diverged":
-        print(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated points: "
-              f"{r.rmse:.4f}" + (f"\n  and over the {s.future} points past the data: {r.future_rmse:.4f}"
-                                 if s.future else ""), flush=True)
+        say(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated points: "
+            f"{r.rmse:.4f}" + (f"\n  and over the {s.future} points past the data: {r.future_rmse:.4f}"
+                               if s.future else ""), flush=True)
     try:
         names = save_run(s, r, snapshots, out, figures, stop)
-        print(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
+        say(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
         if r.status == "diverged":
             print(f"training diverged: the loss stopped being finite in epoch {epochs + 1}; "
                   f"{smaller_lr_text([s.lr])}", file=sys.stderr)
@@ -1437,7 +1446,7 @@ def train_models(jobs, stop, on_done):
         pool = ProcessPoolExecutor(min(len(jobs), os.cpu_count() or 1), mp_context=context,
                                    initializer=start_worker, initargs=(stop.event, os.getpid()))
     except (OSError, ImportError, NotImplementedError) as e:
-        print(f"training in this process: no worker processes here ({e})", flush=True)
+        say(f"training in this process: no worker processes here ({e})", flush=True)
         pool = None
     done = {}
     with pool or contextlib.nullcontext():
@@ -1464,17 +1473,17 @@ def sweep(s, stop):
     varied, jobs = list(points[0][0]), [(settings, seed) for _, settings in points for seed in seeds]
     if not s.quiet:
         fixed = [setting.name for setting in SETTINGS if setting.grid and setting.name not in varied]
-        print(f"training {len(jobs)} model{'s' * (len(jobs) > 1)}: {settings_text(s, fixed)}"
-              + "".join(f"; {name}={','.join(dict.fromkeys(value_text(p[name]) for p, _ in points))}"
-                        for name in varied)
-              + f"; {len(points)} setting{'s' * (len(points) > 1)} x {len(seeds)} seed{'s' * (len(seeds) > 1)}",
-              flush=True)
+        say(f"training {len(jobs)} model{'s' * (len(jobs) > 1)}: {settings_text(s, fixed)}"
+            + "".join(f"; {name}={','.join(dict.fromkeys(value_text(p[name]) for p, _ in points))}"
+                      for name in varied)
+            + f"; {len(points)} setting{'s' * (len(points) > 1)} x {len(seeds)} seed{'s' * (len(seeds) > 1)}",
+            flush=True)
 
     def finished(k, r):
         if not s.quiet:
-            print(f"  {point_text(points[k // len(seeds)][0])}seed {seeds[k % len(seeds)]}: "
-                  + (f"{r.status} in epoch {len(r.loss) + 1}, " if r.status != "done" else "")
-                  + (f"loss {r.loss[-1]:.6g}, RMSE {r.rmse:.4f}" if len(r.loss) else "no epoch finished"), flush=True)
+            say(f"  {point_text(points[k // len(seeds)][0])}seed {seeds[k % len(seeds)]}: "
+                + (f"{r.status} in epoch {len(r.loss) + 1}, " if r.status != "done" else "")
+                + (f"loss {r.loss[-1]:.6g}, RMSE {r.rmse:.4f}" if len(r.loss) else "no epoch finished"), flush=True)
 
     done = train_models(jobs, stop, finished)
     if not done:
@@ -1494,7 +1503,7 @@ def sweep(s, stop):
     figures = [plot_grid(s, rows, varied) if s.grid else plot_sweep(s, runs)]
     try:
         out.figure(f"{kind}.png", figures[0])
-        print(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
+        say(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
         diverged = [row for row in rows if row["status"] == "diverged"]
         if stop.requested():
             unfinished = len(runs) < len(jobs) or any(r.status == "interrupted" for r in runs)
@@ -1540,35 +1549,35 @@ def print_summary(rows, names):
     columns = [("final_loss", "final loss", ".6g", 11), ("rmse", "RMSE", ".4f", 8)] + \
         [("future_rmse", "future RMSE", ".4f", 12)] * ("future_rmse" in rows[0])
     if not names:
-        print(f"\n{'seed':>10}" + "".join(f" {heading:>{width}}" for _, heading, _, width in columns))
+        say(f"\n{'seed':>10}" + "".join(f" {heading:>{width}}" for _, heading, _, width in columns))
         finished = [row for row in rows if row["status"] == "done"]
         lines = [(row["seed"], row, "" if row["status"] == "done" else f"  {row['status']}") for row in rows]
         if finished:
             for label, stat in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
                 lines.append((label, {key: stat([row[key] for row in finished]) for key, *_ in columns}, ""))
         for label, row, note in lines:
-            print(f"{label:>10}" + "".join(f" {row[key]:>{width}{form}}" for key, _, form, width in columns) + note)
+            say(f"{label:>10}" + "".join(f" {row[key]:>{width}{form}}" for key, _, form, width in columns) + note)
         return
     labels = {setting: point_text(dict(zip(names, setting))).strip() for setting in grid_settings(rows, names)}
     width = max(map(len, labels.values()))
-    print(f"\n{'setting':<{width}}" + "".join(f" {heading + ' (mean +- std)':>24}" for _, heading, *_ in columns)
-          + " finished")
+    say(f"\n{'setting':<{width}}" + "".join(f" {heading + ' (mean +- std)':>24}" for _, heading, *_ in columns)
+        + " finished")
     means, errors = [], []
     for setting, label in labels.items():
         group = finished_rows(rows, names, setting)
         values = {key: np.array([row[key] for row in group]) for key, *_ in columns}
-        print(f"{label:<{width}}" + ("".join(f" {values[key].mean():>10{form}} +- {values[key].std():<10{form}}"
-                                             for key, _, form, _ in columns) + f" {len(group):>8}" if group
-                                     else "  (no model finished)"))
+        say(f"{label:<{width}}" + ("".join(f" {values[key].mean():>10{form}} +- {values[key].std():<10{form}}"
+                                           for key, _, form, _ in columns) + f" {len(group):>8}" if group
+                                   else "  (no model finished)"))
         if len(group) > 1:
             means.append(values["rmse"].mean())
             errors.append(values["rmse"].std() / np.sqrt(len(group)))
     if len(means) > 1:
         spread, noise = float(np.std(means)), float(np.mean(errors))
-        print(f"RMSE: the settings' means spread by {spread:.4f} (std over settings); the seeds alone move a mean "
-              f"by about {noise:.4f} (std over seeds / sqrt(seeds)): " +
-              ("the settings differ by more than the seeds do" if spread > 2 * noise else
-               "the settings differ by no more than the seeds do: with these seeds, they cannot be told apart"))
+        say(f"RMSE: the settings' means spread by {spread:.4f} (std over settings); the seeds alone move a mean "
+            f"by about {noise:.4f} (std over seeds / sqrt(seeds)): " +
+            ("the settings differ by more than the seeds do" if spread > 2 * noise else
+             "the settings differ by no more than the seeds do: with these seeds, they cannot be told apart"))
 
 
 LEGEND_ENTRIES = 12  # a sweep with more models names only the best and the worst
@@ -1831,22 +1840,22 @@ def gradient_check(s):
     if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
         model.predict(xs[-B:])
         h0, c0 = model.recurrent.h.copy(), model.recurrent.c
-    print(textwrap.fill(f"gradient check: float64, central differences, {settings_text(s)}", 110,
-                        break_on_hyphens=False))
+    say(textwrap.fill(f"gradient check: float64, central differences, {settings_text(s)}", 110,
+                      break_on_hyphens=False))
     started = time.perf_counter()
     model.forward(xs[:B], ts[:B])
     evaluations = 2 * sum(param.size for param in model.params)  # two forward passes per parameter
     seconds = evaluations * (time.perf_counter() - started)
     duration = next((f"{seconds / size:.2g} {unit}" for unit, size in (("days", 86400), ("h", 3600), ("min", 60))
                      if seconds >= 2 * size), f"{seconds:.0f} s")
-    print(f"{evaluations} forward passes: about {duration}"
-          f"{' (Ctrl-C stops it; a smaller --hidden-size is quicker)' if seconds > 600 else ''}", flush=True)
-    print(f"{'parameter':<10} {'shape':>10} {'max rel. error':>15}")
-    errors = model_gradient_errors(model, xs[:B], ts[:B], h0, c0, lambda k, error: print(
+    say(f"{evaluations} forward passes: about {duration}"
+        f"{' (Ctrl-C stops it; a smaller --hidden-size is quicker)' if seconds > 600 else ''}", flush=True)
+    say(f"{'parameter':<10} {'shape':>10} {'max rel. error':>15}")
+    errors = model_gradient_errors(model, xs[:B], ts[:B], h0, c0, lambda k, error: say(
         f"{PARAM_NAMES[k]:<10} {str(model.params[k].shape):>10} {error:>15.2e}  "
         f"{'ok' if error <= GRADIENT_TOLERANCE else 'WRONG'}", flush=True))
     bad = sum(error > GRADIENT_TOLERANCE for error in errors)
-    print(f"{len(errors) - bad} of {len(errors)} within {GRADIENT_TOLERANCE:g}")
+    say(f"{len(errors) - bad} of {len(errors)} within {GRADIENT_TOLERANCE:g}")
     return 1 if bad else 0
 
 

@@ -79,6 +79,20 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_reader_that_leaves_early_does_not_cost_the_run_its_files(tmp_path):
+    """python train_sin_lstm.py | head -2: the pipe closes while the run trains; it carries on and saves."""
+    process = subprocess.Popen([sys.executable, SCRIPT, "--epochs", "40", "--no-show", "--out", tmp_path],
+                               env=headless_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = [process.stdout.readline() for _ in range(2)]
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 0, err
+    assert first[0].startswith("| epoch  1 / 40") and "Traceback" not in err
+    assert names(tmp_path) == {"results.npz", "loss.png", "waveform.png"}
+    assert len(np.load(tmp_path / "results.npz")["loss"]) == 40
+
+
+@pytest.mark.slow
 def test_a_full_disk_gives_one_line_naming_the_file(tmp_path):
     def small_files():  # as `ulimit -f 60`: no file may grow past 60 KiB (results.npz ~55, waveform.png ~75)
         resource.setrlimit(resource.RLIMIT_FSIZE, (60 * 1024, 60 * 1024))
