@@ -902,11 +902,11 @@ class Snapshots:
             self.taken.append(epoch)
 
 
-def say(*args, **kwargs):
-    """print to standard output.  When its reader is gone (`python train_sin_lstm.py | head`), the rest of the
-    output goes to /dev/null and the run carries on: what it learns is still saved."""
+def say(*args):
+    """print to standard output, at once.  When its reader is gone (`python train_sin_lstm.py | head`), the rest
+    of the output goes to /dev/null and the run carries on: what it learns is still saved."""
     try:
-        print(*args, **kwargs)
+        print(*args, flush=True)  # flushed here, so that a closed pipe is found here, not at exit
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
@@ -917,7 +917,7 @@ def progress_printer(epochs, started):
     def report(epoch, loss, model=None):
         if epoch == 1 or epoch % max(1, epochs // 10) == 0 or epoch == epochs:
             say(f"| epoch {epoch:{len(str(epochs))}d} / {epochs} | time {time.perf_counter() - started:6.2f} s "
-                f"| loss {f'{loss:.6f}' if abs(loss) < 1e4 else f'{loss:.4g}'}", flush=True)
+                f"| loss {f'{loss:.6f}' if abs(loss) < 1e4 else f'{loss:.4g}'}")
     return report
 
 
@@ -1199,7 +1199,7 @@ def save_animation(s, r, snapshots, stop):
             if stop.requested():
                 raise Stopped
             if not s.quiet and len(snapshots.taken) >= 20 and k % (len(snapshots.taken) // 10) == 0:
-                say(f"learning.gif: frame {k + 1} of {len(snapshots.taken)}", flush=True)
+                say(f"learning.gif: frame {k + 1} of {len(snapshots.taken)}")
             canvas.restore_region(still)
             line.set_ydata(prediction)
             curve.set_data(np.arange(1, epoch + 1), r.loss[:epoch])
@@ -1382,7 +1382,7 @@ def single_run(s, stop):
     if r.status != "diverged":
         say(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated points: "
             f"{r.rmse:.4f}" + (f"\n  and over the {s.future} points past the data: {r.future_rmse:.4f}"
-                               if s.future else ""), flush=True)
+                               if s.future else ""))
     try:
         names = save_run(s, r, snapshots, out, figures, stop)
         say(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
@@ -1446,7 +1446,7 @@ def train_models(jobs, stop, on_done):
         pool = ProcessPoolExecutor(min(len(jobs), os.cpu_count() or 1), mp_context=context,
                                    initializer=start_worker, initargs=(stop.event, os.getpid()))
     except (OSError, ImportError, NotImplementedError) as e:
-        say(f"training in this process: no worker processes here ({e})", flush=True)
+        say(f"training in this process: no worker processes here ({e})")
         pool = None
     done = {}
     with pool or contextlib.nullcontext():
@@ -1476,14 +1476,13 @@ def sweep(s, stop):
         say(f"training {len(jobs)} model{'s' * (len(jobs) > 1)}: {settings_text(s, fixed)}"
             + "".join(f"; {name}={','.join(dict.fromkeys(value_text(p[name]) for p, _ in points))}"
                       for name in varied)
-            + f"; {len(points)} setting{'s' * (len(points) > 1)} x {len(seeds)} seed{'s' * (len(seeds) > 1)}",
-            flush=True)
+            + f"; {len(points)} setting{'s' * (len(points) > 1)} x {len(seeds)} seed{'s' * (len(seeds) > 1)}")
 
     def finished(k, r):
         if not s.quiet:
             say(f"  {point_text(points[k // len(seeds)][0])}seed {seeds[k % len(seeds)]}: "
                 + (f"{r.status} in epoch {len(r.loss) + 1}, " if r.status != "done" else "")
-                + (f"loss {r.loss[-1]:.6g}, RMSE {r.rmse:.4f}" if len(r.loss) else "no epoch finished"), flush=True)
+                + (f"loss {r.loss[-1]:.6g}, RMSE {r.rmse:.4f}" if len(r.loss) else "no epoch finished"))
 
     done = train_models(jobs, stop, finished)
     if not done:
@@ -1849,11 +1848,11 @@ def gradient_check(s):
     duration = next((f"{seconds / size:.2g} {unit}" for unit, size in (("days", 86400), ("h", 3600), ("min", 60))
                      if seconds >= 2 * size), f"{seconds:.0f} s")
     say(f"{evaluations} forward passes: about {duration}"
-        f"{' (Ctrl-C stops it; a smaller --hidden-size is quicker)' if seconds > 600 else ''}", flush=True)
+        f"{' (Ctrl-C stops it; a smaller --hidden-size is quicker)' if seconds > 600 else ''}")
     say(f"{'parameter':<10} {'shape':>10} {'max rel. error':>15}")
     errors = model_gradient_errors(model, xs[:B], ts[:B], h0, c0, lambda k, error: say(
         f"{PARAM_NAMES[k]:<10} {str(model.params[k].shape):>10} {error:>15.2e}  "
-        f"{'ok' if error <= GRADIENT_TOLERANCE else 'WRONG'}", flush=True))
+        f"{'ok' if error <= GRADIENT_TOLERANCE else 'WRONG'}"))
     bad = sum(error > GRADIENT_TOLERANCE for error in errors)
     say(f"{len(errors) - bad} of {len(errors)} within {GRADIENT_TOLERANCE:g}")
     return 1 if bad else 0
