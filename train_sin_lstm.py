@@ -11,30 +11,21 @@ that program's numbers.  Where each piece of the book is:
     TimeMSELoss      (TimeSoftmaxWithLoss)   squared error, of the last step or of every step
     LSTM, TimeLSTM   common/time_layers.py   one step with its gate equations; T steps, backward in reverse
     SimpleRnnlm      ch05/simple_rnnlm.py    without its embedding, given its recurrent layer
-    train            ch05/train_custom_loop.py   shuffle, minibatches, forward, backward, update
+    train            ch05/train_custom_loop.py   minibatches, forward, backward, update (the shuffling and the
+                                             state carried across shuffled windows are the original program's)
     run              one run's whole story: data, model, training, the closed-loop prediction
 
-Shapes are named as in the book: N batch, T time steps, D input size, H hidden size.  Read from the top to
-the divider "Tooling"; what follows it (a faster TimeLSTM, files, figures, sweeps, the command line) serves
-the run but is not part of the story.  Training uses that faster TimeLSTM: to step through the book's LSTM
-and TimeLSTM (with breakpoint(), say), set FAST_LSTM = False.
+Shapes are named as in the book: N batch, T time steps, D input size, H hidden size.  In the equations,
+juxtaposition (x Wx) is a matrix product and * is elementwise.  Read from the top to the divider "Tooling":
+that is the code that trains, so an edit to LSTM.forward or a breakpoint() in LSTM.backward takes effect.
+What follows the divider (a faster TimeLSTM for --fast, the settings and the command line, files, figures,
+sweeps) serves the run but is not part of the story.
 
     python train_sin_lstm.py              # train, predict, save results/ and show the figures
     python train_sin_lstm.py --help       # every setting
 """
-import argparse
-import contextlib
-import csv
-import gc
-import glob
-import itertools
 import math
 import os
-import signal
-import sys
-import tempfile
-import textwrap
-import threading
 import time
 from types import SimpleNamespace
 
@@ -44,8 +35,8 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------
-# Settings.  The defaults are the original program's; edit one and run again, or override it with its flag.
-# SETTINGS below declares each one once: its flag, its values and its help.
+# Settings.  The defaults are the original program's; edit one and run again, or override it with its flag
+# (python train_sin_lstm.py --help lists them).  They are read once, when a run starts.
 # ----------------------------------------------------------------------------------------------------------
 SEED = 773             # the original author tried 773, 326, 512 and 138
 EPOCHS = 301
@@ -68,75 +59,11 @@ N_POINTS = 101         # samples of the sine over [X_MIN, X_MAX]
 X_MIN, X_MAX = -2 * math.pi, 2 * math.pi
 NOISE = 0.05           # standard deviation of the Gaussian noise added to the training series
 
-FAST_LSTM = True       # FastTimeLSTM (same numbers, faster; see Tooling); False: the book's TimeLSTM, to step through
+FAST_LSTM = False      # True (--fast): FastTimeLSTM, after the divider: the same numbers to rounding, faster
 OUT_DIR = "results"    # where figures and arrays are written
 GPU = False            # kept from the original; this script runs on the CPU only
 ANIMATION_FRAMES = 30
 GRID_SEEDS = (773, 326, 512, 138)  # the original author's seeds, for --grid without --seeds
-
-
-class Setting:
-    """One row of SETTINGS.  name: its attribute, its key in results.npz, its column in the CSVs; constant:
-    the constant above that holds its default; flag: "" for none (a bool's flag turns it on, `off` turns it
-    off); type: int, float, bool, str or a tuple of the allowed values; ok(value): its range, said in words
-    by `range` (a function of the value, or text); none: None, written none, is allowed; grid: --grid may
-    vary it.  The command line, at the end, reads it."""
-
-    def __init__(self, name, constant, flag, type, help="", ok=None, range="", none=False, grid=False, off=None):
-        self.name, self.constant, self.flag, self.type, self.help = name, constant, flag, type, help
-        self.ok, self.range, self.none, self.grid, self.off = ok, range, none, grid, off
-
-    def default(self):
-        return globals()[self.constant]
-
-
-def whole(low, high=None, why=""):
-    """The ok and the range of a whole number from low to high (a number, or a function of the constants)."""
-    def top():
-        return high() if callable(high) else high
-    return dict(ok=lambda v: low <= v and (high is None or v <= top()),
-                range=lambda v: f"a whole number from {low} to {top()}{why}" if high is not None
-                else f"a whole number of at least {low}")
-
-
-POSITIVE = dict(ok=lambda v: 0 < v < math.inf, range="a finite number above 0")
-SETTINGS = [
-    Setting("seed", "SEED", "--seed", int, "seeds the noise, the weights and the shuffling",
-            **whole(0, 2 ** 32 - 1, " (NumPy's seeds)")),
-    Setting("epochs", "EPOCHS", "--epochs", int, "passes over the data", **whole(1), grid=True),
-    Setting("batch_size", "BATCH_SIZE", "--batch-size", int, "windows per minibatch", grid=True,
-            **whole(1, lambda: (N_POINTS - 1) // 2, " (a larger one leaves no minibatch in an epoch)")),
-    Setting("time_size", "TIME_SIZE", "--time-size", int, "steps per window: the truncated-BPTT length",
-            **whole(1, lambda: N_POINTS - 2), grid=True),
-    Setting("hidden_size", "HIDDEN_SIZE", "--hidden-size", int, "hidden units", **whole(1, 4096), grid=True),
-    Setting("lr", "LEARNING_RATE", "--lr", float, "learning rate", **POSITIVE, grid=True),
-    Setting("cell", "CELL", "--cell", ("lstm", "rnn", "gru"), "the recurrent cell", grid=True),
-    Setting("optimizer", "OPTIMIZER", "--optimizer", ("sgd", "momentum", "adagrad", "rmsprop", "adam"),
-            "the book's optimizers, with their defaults", grid=True),
-    Setting("loss_function", "LOSS", "--loss", ("many-to-one", "many-to-many"),
-            "score the last step of each window, or every step", grid=True),
-    Setting("stateful", "STATEFUL", "--stateful", bool, "carry the state across minibatches and into "
-            "prediction (--stateless: start every forward pass from zero state)", grid=True, off="--stateless"),
-    Setting("max_grad", "MAX_GRAD", "--max-grad", float, "clip the gradients to a joint L2 norm of at most "
-            "this, as the book's trainer (none: off)", **POSITIVE, none=True, grid=True),
-    Setting("future", "FUTURE", "--future", int, "closed-loop steps past the end of the data",
-            **whole(0, 10000), grid=True),
-    Setting("snapshot_count", "SNAPSHOTS", "--snapshots", int,
-            "closed-loop predictions taken during training: learning.png", **whole(0, 10000)),
-    Setting("animate", "ANIMATE", "--animate", bool, "learning.gif, a frame per snapshot", off="--no-animate"),
-    Setting("gates", "GATES", "--gates", bool, "record the gates while the model generates: gates.png",
-            off="--no-gates"),
-    Setting("gradient_flow", "GRADIENT_FLOW", "--gradient-flow", bool, "how far back through time the gradient "
-            "reaches, before and after training: gradient_flow.png", off="--no-gradient-flow"),
-    Setting("out", "OUT_DIR", "--out", str, "folder for the figures and arrays", ok=bool),
-    Setting("n_points", "N_POINTS", "", int, **whole(3)),
-    Setting("x_min", "X_MIN", "", float, ok=math.isfinite, range="a finite number"),
-    Setting("x_max", "X_MAX", "", float, ok=lambda v: X_MIN < v < math.inf, range="a finite number above X_MIN"),
-    Setting("noise", "NOISE", "", float, ok=lambda v: 0 <= v < math.inf, range="a finite number of at least 0"),
-    Setting("fast_lstm", "FAST_LSTM", "", bool),
-    Setting("gpu", "GPU", "", (False,), range="False: this script runs on the CPU only"),
-]
-SETTING = {setting.name: setting for setting in SETTINGS}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -277,8 +204,8 @@ class TimeMSELoss:
 class LSTM:
     """One LSTM time step for a batch of N sequences, input size D, hidden size H.
 
-    Forward.  A = x Wx + h_prev Wh + b has shape (N, 4H): four blocks of H columns, in the order
-    f, g, i, o (forget gate, candidate, input gate, output gate):
+    Forward (juxtaposition is a matrix product, * elementwise).  A = x Wx + h_prev Wh + b has shape (N, 4H):
+    four blocks of H columns, in the order f, g, i, o (forget gate, candidate, input gate, output gate):
 
         f = sigmoid(A_f)    g = tanh(A_g)    i = sigmoid(A_i)    o = sigmoid(A_o)
         c_next = f * c_prev + g * i
@@ -330,11 +257,6 @@ class LSTM:
         self.grads[2][...] = dA.sum(axis=0)
         return np.dot(dA, Wx.T), np.dot(dA, Wh.T), ds * f   # dx, dh_prev, dc_prev
 
-    def recorded(self):
-        """What --gates keeps of this step (not in the book): the gates, c and h, (N, H) each."""
-        x, h_prev, c_prev, f, g, i, o, c_next = self.cache
-        return {"gate_f": f, "gate_g": g, "gate_i": i, "gate_o": o, "cell": c_next, "hidden": o * np.tanh(c_next)}
-
 
 class TimeLSTM:
     """The LSTM step run over T steps: xs (N, T, D) -> hs (N, T, H).
@@ -345,8 +267,6 @@ class TimeLSTM:
     next (set_state and reset_state change them); the gradient still stops at each call's first step
     (truncated BPTT).
     """
-    blocks = 4  # Wx is (D, 4H): f, g, i, o
-
     def __init__(self, Wx, Wh, b, stateful=False):
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
@@ -394,10 +314,6 @@ class TimeLSTM:
     def reset_state(self):
         self.h, self.c = None, None
 
-    def last_step(self):
-        """The last forward pass's last step, as LSTM.recorded gives it."""
-        return self.layers[-1].recorded()
-
 
 class RNN:
     """One step of the book's plain RNN (chapter 5), for a batch of N, input size D, hidden size H:
@@ -429,14 +345,10 @@ class RNN:
         self.grads[2][...] = dA.sum(axis=0)
         return np.dot(dA, Wx.T), np.dot(dA, Wh.T)   # dx, dh_prev
 
-    def recorded(self):
-        return {"hidden": self.cache[2]}
-
 
 class GRU:
-    """One GRU step, the book's equations (its common/time_layers.py) with a bias b as its other layers have.
-    Wx (D, 3H), Wh (H, 3H) and b (3H,) hold three blocks of H columns: z (update gate), r (reset gate) and
-    h~ (candidate):
+    """One GRU step, as in the book (common/time_layers.py).  Wx (D, 3H), Wh (H, 3H) and b (3H,) hold three
+    blocks of H columns: z (update gate), r (reset gate) and h~ (candidate):
 
         z = sigmoid(x Wx_z + h_prev Wh_z + b_z)      r = sigmoid(x Wx_r + h_prev Wh_r + b_r)
         h~ = tanh(x Wx_h + (r * h_prev) Wh_h + b_h)
@@ -482,16 +394,23 @@ class GRU:
         dh_prev = dh_next * (1 - z) + drh * r + np.dot(dA[:, :2 * H], Wh[:, :2 * H].T)
         return np.dot(dA, Wx.T), dh_prev                # dx, dh_prev
 
-    def recorded(self):
-        x, h_prev, z, r, h_hat = self.cache
-        return {"gate_z": z, "gate_r": r, "candidate": h_hat, "hidden": (1 - z) * h_prev + z * h_hat}
 
+class TimeRNN:
+    """The RNN step run over T steps, as in the book: xs (N, T, D) -> hs (N, T, H).
 
-class TimeRNN(TimeLSTM):
-    """The book's TimeRNN: a step layer (`cell`: RNN; GRU in TimeGRU) per time step, xs (N, T, D) -> hs
-    (N, T, H); backward in reverse, summing their weight gradients.  Stateful as TimeLSTM, whose state
-    handling it inherits, with h only (c stays None)."""
-    cell, blocks = RNN, 1
+    forward makes one step layer per time step, all sharing the parameters, and runs them in order; backward
+    runs them in reverse, each step's dh being what arrives from the output at t plus what step t+1 sends
+    back, and sums their weight gradients.  With stateful=True the last h of one call is the first of the
+    next; the gradient still stops at each call's first step (truncated BPTT).
+    """
+    cell = RNN  # the step layer (TimeGRU: GRU)
+
+    def __init__(self, Wx, Wh, b, stateful=False):
+        self.params = [Wx, Wh, b]
+        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
+        self.layers = None
+        self.h = None
+        self.stateful = stateful
 
     def forward(self, xs):
         Wx, Wh, b = self.params
@@ -511,36 +430,46 @@ class TimeRNN(TimeLSTM):
     def backward(self, dhs):
         Wx, Wh, b = self.params
         N, T, H = dhs.shape
-        dxs = np.empty((N, T, Wx.shape[0]), dtype=dhs.dtype)
-        dh, grads = 0, [0, 0, 0]
+        D = Wx.shape[0]
+        dxs = np.empty((N, T, D), dtype=dhs.dtype)
+        dh = 0
+        grads = [0, 0, 0]
         for t in reversed(range(T)):
             layer = self.layers[t]
-            dxs[:, t, :], dh = layer.backward(dhs[:, t, :] + dh)
+            dx, dh = layer.backward(dhs[:, t, :] + dh)
+            dxs[:, t, :] = dx
             for k, grad in enumerate(layer.grads):
                 grads[k] += grad
         for k, grad in enumerate(grads):
             self.grads[k][...] = grad
         return dxs
 
+    def set_state(self, h, c=None):  # c: for the same call as TimeLSTM's; an RNN has no cell state
+        self.h = h
+
+    def reset_state(self):
+        self.h = None
+
 
 class TimeGRU(TimeRNN):
-    cell, blocks = GRU, 3
+    """TimeRNN's loop with the GRU step."""
+    cell = GRU
 
 
 class SimpleRnnlm:
     """The book's SimpleRnnlm turned regressor: a recurrent Time layer -> TimeAffine -> TimeMSELoss.
 
-    time_layer is the recurrent layer's class (TimeLSTM, or FastTimeLSTM); its `blocks` says how many
-    blocks of H columns its weights have.  Parameters are drawn from rng in the original's order: Wx, Wh,
-    then the Affine W.
+    time_layer is the recurrent layer's class (TimeLSTM, TimeRNN, TimeGRU or FastTimeLSTM), whose weights
+    have `blocks` blocks of H columns (LSTM 4: f, g, i, o; RNN 1; GRU 3: z, r, h~).  Parameters are drawn
+    from rng in the original's order: Wx, Wh, then the Affine W.
     """
 
-    def __init__(self, rng, time_layer, input_size=1, hidden_size=HIDDEN_SIZE, output_size=1, stateful=True,
+    def __init__(self, rng, time_layer, blocks, input_size, hidden_size, output_size, stateful=True,
                  many_to_one=True, dtype=np.float32):
-        D, H, O, k = input_size, hidden_size, output_size, time_layer.blocks
-        Wx = (rng.randn(D, k * H) / np.sqrt(D)).astype(dtype)
-        Wh = (rng.randn(H, k * H) / np.sqrt(H)).astype(dtype)
-        b = np.zeros(k * H, dtype=dtype)
+        D, H, O = input_size, hidden_size, output_size
+        Wx = (rng.randn(D, blocks * H) / np.sqrt(D)).astype(dtype)
+        Wh = (rng.randn(H, blocks * H) / np.sqrt(H)).astype(dtype)
+        b = np.zeros(blocks * H, dtype=dtype)
         affine_W = (rng.randn(H, O) / np.sqrt(H)).astype(dtype)
         affine_b = np.zeros(O, dtype=dtype)
 
@@ -569,6 +498,7 @@ class SimpleRnnlm:
 
 PARAM_NAMES = ["Wx", "Wh", "b", "affine_W", "affine_b"]  # the order of model.params
 TIME_LAYERS = {"lstm": TimeLSTM, "rnn": TimeRNN, "gru": TimeGRU}
+BLOCKS = {"lstm": 4, "rnn": 1, "gru": 3}  # blocks of H columns in each cell's Wx, Wh and b
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "rmsprop": RMSprop, "adam": Adam}
 
 
@@ -576,10 +506,10 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "rmsprop": R
 # Data: a noisy sine, cut into overlapping windows.  The model sees samples 0..T-1 of a window and is
 # asked, at every step, for the next sample.
 # ----------------------------------------------------------------------------------------------------------
-def sample_sine(future=0):
-    """x: N_POINTS samples over [X_MIN, X_MAX], then `future` more at the same spacing; and sin(x)."""
-    step = (X_MAX - X_MIN) / (N_POINTS - 1)
-    x = np.concatenate((np.linspace(X_MIN, X_MAX, N_POINTS), X_MAX + step * np.arange(1, future + 1)))
+def sample_sine(s, future=0):
+    """x: s.n_points samples over [s.x_min, s.x_max], then `future` more at the same spacing; and sin(x)."""
+    step = (s.x_max - s.x_min) / (s.n_points - 1)
+    x = np.concatenate((np.linspace(s.x_min, s.x_max, s.n_points), s.x_max + step * np.arange(1, future + 1)))
     return x, np.sin(x)
 
 
@@ -593,50 +523,54 @@ def make_windows(series, time_size):
             targets[index][:, :, None].astype(np.float32))
 
 
-def minibatches_per_epoch(batch_size):
+def minibatches_per_epoch(n_points, batch_size):
     """The original's count, one fewer than the inputs fill: 100 // 10 - 1 = 9 minibatches, not 10."""
-    return (N_POINTS - 1) // batch_size - 1
+    return (n_points - 1) // batch_size - 1
 
 
 def data_and_model(s, seed, dtype=np.float32):
     """rng, the noisy series, its windows xs and ts, the model: the original's random stream in its order,
     the noise, then the weights (then, in training, the shuffling)."""
     rng = np.random.RandomState(seed)
-    x, clean = sample_sine()
-    noisy = clean + NOISE * rng.randn(N_POINTS)
+    x, clean = sample_sine(s)
+    noisy = clean + s.noise * rng.randn(s.n_points)
     xs, ts = (array.astype(dtype, copy=False) for array in make_windows(noisy, s.time_size))
-    time_layer = FastTimeLSTM if s.cell == "lstm" and s.fast_lstm else TIME_LAYERS[s.cell]  # Fast: see Tooling
-    model = SimpleRnnlm(rng, time_layer, hidden_size=s.hidden_size, stateful=s.stateful,
+    time_layer = TIME_LAYERS[s.cell]
+    if s.cell == "lstm" and s.fast_lstm:
+        time_layer = FastTimeLSTM  # --fast: the same numbers, faster (after the divider)
+    model = SimpleRnnlm(rng, time_layer, BLOCKS[s.cell], 1, s.hidden_size, 1, stateful=s.stateful,
                         many_to_one=s.loss_function == "many-to-one", dtype=dtype)
     return rng, noisy, xs, ts, model
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Training: chapter 5's custom training loop.  Every epoch shuffles the windows and walks through them in
-# minibatches of consecutive shuffled windows.  The LSTM stays stateful across those unrelated
-# minibatches, as in the original.
+# Training: the custom loop of chapter 5, as the original program changed it.  The book reads its corpus in
+# order; the original shuffles the windows every epoch and walks through them in minibatches of consecutive
+# shuffled windows, the LSTM staying stateful across those unrelated minibatches.
 # ----------------------------------------------------------------------------------------------------------
-def train(model, optimizer, xs, ts, rng, epochs, batch_size, grad_scale, max_grad=None, after_epoch=None,
-          should_stop=None):
-    """Train in place; return (losses, status).  losses[e] is epoch e+1's sum of its minibatch losses (the
-    figure the original records and plots); status "done", "diverged" (a loss stopped being finite) or
-    "interrupted" (should_stop() turned true), the unfinished epoch left out.  grad_scale multiplies the
-    loss gradient fed to backward; max_grad clips the gradients; after_epoch(epoch, loss) follows along."""
+def train(model, optimizer, xs, ts, rng, s, after_epoch=None, stop_requests=None):
+    """Train in place for s.epochs; return (losses, status).  losses[e] is epoch e+1's sum of its minibatch
+    losses (the figure the original records and plots); status "done", "diverged" (a loss stopped being
+    finite) or "interrupted" (stop_requests(), how many stops were asked for, was no longer 0), the unfinished
+    epoch left out.  after_epoch(epoch, loss) follows along."""
+    # The original's many-to-one backward leaves out the 1/N its loss divides by: its step is batch_size
+    # times the loss's gradient.  Kept, because its numbers depend on it.
+    grad_scale = s.batch_size if s.loss_function == "many-to-one" else 1
     losses = []
-    for epoch in range(1, epochs + 1):
+    for epoch in range(1, s.epochs + 1):
         order = rng.permutation(len(xs))
         epoch_loss = 0  # summed in the model's dtype, as the original does
-        for k in range(minibatches_per_epoch(batch_size)):
-            batch = order[k * batch_size:(k + 1) * batch_size]
+        for k in range(minibatches_per_epoch(s.n_points, s.batch_size)):
+            batch = order[k * s.batch_size:(k + 1) * s.batch_size]
             loss = model.forward(xs[batch], ts[batch])
             if not math.isfinite(loss):
                 return losses, "diverged"
             model.backward(grad_scale)
-            if max_grad is not None:
-                clip_grads(model.grads, max_grad)
+            if s.max_grad is not None:
+                clip_grads(model.grads, s.max_grad)
             optimizer.update(model.params, model.grads)
             epoch_loss += loss
-            if should_stop is not None and should_stop():
+            if stop_requests is not None and stop_requests():
                 return losses, "interrupted"
         losses.append(float(epoch_loss))
         if after_epoch is not None:
@@ -648,21 +582,22 @@ def train(model, optimizer, xs, ts, rng, epochs, batch_size, grad_scale, max_gra
 # Prediction: closed loop.  Start from time_size samples of the clean sine; each new sample is the model's
 # output for the last time_size samples, the model feeding on its own outputs from then on.
 # ----------------------------------------------------------------------------------------------------------
-def generate(model, start, length, batch_size, gates=None):
-    """A series of `length` values: `start`, then the model's own continuation.  As in the original, the
-    window is copied into every row of a batch of batch_size (the model's state has that many rows) and
-    row 0's output at the last step is the next value.  With gates, a dict, what the recurrent layer
-    records of that step in row 0 is appended to its lists, one (H,) array per point."""
+def generate(model, start, length, batch_size, after_step=None, should_stop=None):
+    """A series of `length` values: `start`, then the model's own continuation (nan from where should_stop()
+    turned true).  As in the original, the window is copied into every row of a batch of batch_size (the
+    model's state has that many rows) and row 0's output at the last step is the next value.
+    after_step(model) is called after each new value."""
     T = len(start)
-    series = np.zeros(length)
+    series = np.full(length, np.nan)
     series[:T] = start
     window = np.empty((batch_size, T, 1), dtype=model.params[0].dtype)
     for j in range(length - T):
+        if should_stop is not None and should_stop():
+            break
         window[:] = series[j:j + T, None]
         series[j + T] = model.predict(window)[0, -1, 0]
-        if gates is not None:
-            for name, value in model.recurrent.last_step().items():
-                gates.setdefault(name, []).append(value[0])
+        if after_step is not None:
+            after_step(model)
     return series
 
 
@@ -673,38 +608,36 @@ def rmse(a, b):
 # ----------------------------------------------------------------------------------------------------------
 # One run, the whole story: data, model, the training loop, the closed-loop prediction.
 # ----------------------------------------------------------------------------------------------------------
-def run(s, seed, after_epoch=None, should_stop=None):
-    """One experiment with settings s, in the order of the original program; after_epoch(epoch, loss, model)
-    is called after every epoch, should_stop() after every minibatch.  Returns the trained model and what it
-    did (run_arrays says what each part is)."""
+def run(s, seed, after_epoch=None, stop_requests=None, after_step=None):
+    """One experiment with settings s, in the order of the original program.  after_epoch(epoch, loss, model)
+    is called after every epoch, after_step(model) after every predicted value; stop_requests() (how many
+    stops were asked for) after every minibatch and before every predicted value: training stops at the
+    first, the prediction at one that comes while it runs.  Returns the trained model and what it did."""
     rng, noisy, xs, ts, model = data_and_model(s, seed)
     optimizer = OPTIMIZERS[s.optimizer](s.lr)
-    # The original's many-to-one backward leaves out the 1/N its loss divides by: its step is batch_size
-    # times the loss's gradient.  Kept, because its numbers depend on it.
-    grad_scale = s.batch_size if s.loss_function == "many-to-one" else 1
     started = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported instead
-        losses, status = train(model, optimizer, xs, ts, rng, s.epochs, s.batch_size, grad_scale, s.max_grad,
-                               after_epoch and (lambda epoch, loss: after_epoch(epoch, loss, model)),
-                               should_stop)
-        # The closed-loop prediction starts from the state training left (zeros when stateless).
-        layer, zeros = model.recurrent, np.zeros((s.batch_size, s.hidden_size), np.float32)
-        carried = s.stateful and layer.h is not None
-        h0 = layer.h.copy() if carried else zeros
-        c0 = (layer.c.copy() if carried else zeros) if s.cell == "lstm" else None  # the LSTM's c
-        x, clean = sample_sine(s.future)
-        gates = {} if s.gates else None
-        if status == "diverged":
-            prediction = np.full(len(x), np.nan)
-        else:
-            prediction = generate(model, clean[:s.time_size], len(x), s.batch_size, gates)
-    T = s.time_size
+        losses, status = train(model, optimizer, xs, ts, rng, s,
+                               after_epoch and (lambda epoch, loss: after_epoch(epoch, loss, model)), stop_requests)
+        # The closed-loop prediction starts from the state training left (zeros when stateless): kept, with
+        # the trained weights, so that results.npz can recompute the prediction.
+        layer = model.recurrent
+        zeros = np.zeros((s.batch_size, s.hidden_size), np.float32)
+        h0 = layer.h.copy() if s.stateful and layer.h is not None else zeros
+        c0 = None
+        if s.cell == "lstm":
+            c0 = layer.c.copy() if s.stateful and layer.c is not None else zeros
+        x, clean = sample_sine(s, s.future)
+        prediction = np.full(len(x), np.nan)
+        if status != "diverged":  # after a stop in training too: it shows the model as it stands
+            asked = stop_requests() if stop_requests else 0
+            prediction = generate(model, clean[:s.time_size], len(x), s.batch_size, after_step,
+                                  stop_requests and (lambda: stop_requests() > asked))
+    T, end = s.time_size, s.n_points
     return SimpleNamespace(
         seed=seed, status=status, loss=np.array(losses), model=model, x=x, clean=clean, noisy=noisy,
         prediction=prediction, prediction_h0=h0, prediction_c0=c0,
-        gates={name: np.array(values) for name, values in (gates or {}).items()},
-        rmse=rmse(prediction[T:N_POINTS], clean[T:N_POINTS]),
-        future_rmse=rmse(prediction[N_POINTS:], clean[N_POINTS:]),
+        rmse=rmse(prediction[T:end], clean[T:end]), future_rmse=rmse(prediction[end:], clean[end:]),
         seconds=time.perf_counter() - started)
 
 
@@ -779,12 +712,21 @@ def gradient_flow(s, params, noisy, steps=100):
 
 
 # ==========================================================================================================
-# Tooling.  The story ends above.  What follows serves a run: a faster TimeLSTM, watching training, files
-# and figures, sweeps and grids, the command line.
+# Tooling.  The story ends above.  What follows serves a run: a faster TimeLSTM, the settings and the
+# command line, watching training, files and figures, stop signals, sweeps and grids.
 # ==========================================================================================================
+import argparse  # noqa: E402  (the tooling's own imports)
+import contextlib  # noqa: E402
+import csv  # noqa: E402
+import glob  # noqa: E402
+import itertools  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------
-# Speed appendix: the book's TimeLSTM, rearranged.
+# Speed appendix (--fast): the book's TimeLSTM, rearranged.
 # ----------------------------------------------------------------------------------------------------------
 class FastTimeLSTM(TimeLSTM):
     """TimeLSTM's numbers, about twice as fast (the tests hold the two equal, values and gradients).
@@ -864,9 +806,82 @@ class FastTimeLSTM(TimeLSTM):
         self.grads[2][...] = dA.sum(axis=0)
         return np.dot(dA, Wx.T).reshape(T, N, -1).transpose(1, 0, 2)
 
-    def last_step(self):
-        f, g, i, o = (gate.T for gate in self.cache[3][-1])
-        return {"gate_f": f, "gate_g": g, "gate_i": i, "gate_o": o, "cell": self.c, "hidden": self.h}
+
+# ----------------------------------------------------------------------------------------------------------
+# The settings table: each setting once, with its constant, its flag, its values and its help.  The
+# command line, the checks, the files and --grid all read it.
+# ----------------------------------------------------------------------------------------------------------
+class Setting:
+    """name: the attribute of the settings, the column of the CSVs; constant: the constant at the top that
+    holds its default; flag: "" for none (a bool's flag turns it on, `off` turns it off); type: int, float,
+    bool, str or a tuple of the allowed values; a number's range: from low to high (either may be a function
+    of the other settings), above=True when low itself is excluded, `note` said after it; none: None (written
+    none) is allowed; grid: --grid may vary it."""
+
+    def __init__(self, name, constant, flag, type, help="", low=None, high=None, above=False, note="",
+                 none=False, grid=False, off=None):
+        self.name, self.constant, self.flag, self.type, self.help = name, constant, flag, type, help
+        self.low, self.high, self.above, self.note = low, high, above, note
+        self.none, self.grid, self.off = none, grid, off
+
+    def default(self):
+        """The constant's value now (a notebook may have changed it since the import)."""
+        return globals()[self.constant]
+
+
+SETTINGS = [
+    Setting("seed", "SEED", "--seed", int, "seeds the noise, the weights and the shuffling", 0, 2 ** 32 - 1,
+            note=" (NumPy's seeds)"),
+    Setting("epochs", "EPOCHS", "--epochs", int, "passes over the data", 1, grid=True),
+    Setting("batch_size", "BATCH_SIZE", "--batch-size", int, "windows per minibatch", 1,
+            lambda s: (s.n_points - 1) // 2, note=" (a larger one leaves no minibatch in an epoch)", grid=True),
+    Setting("time_size", "TIME_SIZE", "--time-size", int, "steps per window: the truncated-BPTT length", 1,
+            lambda s: s.n_points - 2, grid=True),
+    Setting("hidden_size", "HIDDEN_SIZE", "--hidden-size", int, "hidden units", 1, 4096, grid=True),
+    Setting("lr", "LEARNING_RATE", "--lr", float, "learning rate", 0, above=True, grid=True),
+    Setting("cell", "CELL", "--cell", ("lstm", "rnn", "gru"), "the recurrent cell", grid=True),
+    Setting("optimizer", "OPTIMIZER", "--optimizer", ("sgd", "momentum", "adagrad", "rmsprop", "adam"),
+            "the book's optimizers, with their defaults", grid=True),
+    Setting("loss_function", "LOSS", "--loss", ("many-to-one", "many-to-many"),
+            "score the last step of each window, or every step", grid=True),
+    Setting("stateful", "STATEFUL", "--stateful", bool, "carry the state across minibatches and into "
+            "prediction (--stateless: start every forward pass from zero state)", grid=True, off="--stateless"),
+    Setting("max_grad", "MAX_GRAD", "--max-grad", float, "clip the gradients to a joint L2 norm of at most "
+            "this, as the book's trainer (none: off)", 0, above=True, none=True, grid=True),
+    Setting("future", "FUTURE", "--future", int, "closed-loop steps past the end of the data", 0, 10000, grid=True),
+    Setting("snapshot_count", "SNAPSHOTS", "--snapshots", int,
+            "closed-loop predictions taken during training: learning.png", 0, 10000),
+    Setting("animate", "ANIMATE", "--animate", bool, "learning.gif, a frame per snapshot", off="--no-animate"),
+    Setting("gates", "GATES", "--gates", bool, "record the gates while the model generates: gates.png",
+            off="--no-gates"),
+    Setting("gradient_flow", "GRADIENT_FLOW", "--gradient-flow", bool, "how far back through time the gradient "
+            "reaches, before and after training: gradient_flow.png", off="--no-gradient-flow"),
+    Setting("fast_lstm", "FAST_LSTM", "--fast", bool, "train the LSTM with FastTimeLSTM: the same numbers to "
+            "float rounding, about twice as fast (other cells: no change)", off="--no-fast"),
+    Setting("out", "OUT_DIR", "--out", str, "folder for the figures and arrays"),
+    Setting("n_points", "N_POINTS", "", int, low=3),
+    Setting("x_min", "X_MIN", "", float),
+    Setting("x_max", "X_MAX", "", float, low=lambda s: s.x_min, above=True, note=" (X_MIN)"),
+    Setting("noise", "NOISE", "", float, low=0),
+    Setting("gpu", "GPU", "", (False,), note="False: this script runs on the CPU only"),
+]
+SETTING = {setting.name: setting for setting in SETTINGS}
+
+
+def value_text(value):
+    """A setting's value as its flag takes it."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def settings_text(s, names=None, per_line=4):
+    """'epochs=301, batch_size=10, ...': the settings --grid can vary (or those named), per_line a line."""
+    names = names or [setting.name for setting in SETTINGS if setting.grid]
+    items = [f"{name}={value_text(getattr(s, name))}" for name in names]
+    return "\n".join(", ".join(items[k:k + per_line]) for k in range(0, len(items), per_line))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -888,18 +903,50 @@ def snapshot_epochs(count, epochs):
 
 class Snapshots:
     """After chosen epochs, the closed-loop prediction the model would make if training stopped there,
-    taken without changing training: the recurrent state is put back and no random number is drawn."""
+    taken without changing training: the recurrent state is put back and no random number is drawn.  A
+    snapshot cut short by a stop is left out."""
 
-    def __init__(self, s):
-        self.s, self.taken, self.series = s, [], []
+    def __init__(self, s, should_stop=None):
+        self.s, self.should_stop, self.taken, self.series = s, should_stop, [], []
         self.wanted = set(snapshot_epochs(s.snapshot_count or ANIMATION_FRAMES * s.animate, s.epochs))
 
     def __call__(self, epoch, loss, model):
         if epoch in self.wanted:
-            state, (x, clean) = (model.recurrent.h, model.recurrent.c), sample_sine(self.s.future)
-            self.series.append(generate(model, clean[:self.s.time_size], len(x), self.s.batch_size))
-            model.recurrent.set_state(*state)
-            self.taken.append(epoch)
+            layer, (x, clean) = model.recurrent, sample_sine(self.s, self.s.future)
+            state = (layer.h, getattr(layer, "c", None))  # (TimeRNN has no c)
+            series = generate(model, clean[:self.s.time_size], len(x), self.s.batch_size,
+                              should_stop=self.should_stop)
+            layer.set_state(*state)
+            if not np.isnan(series[-1]):
+                self.taken.append(epoch)
+                self.series.append(series)
+
+
+class Gates:
+    """after_step for generate, for --gates: what the recurrent layer's last step computed, row 0 of the batch,
+    read from the step layer's cache (FastTimeLSTM: from its own); gates[name] lists one (H,) array a point."""
+
+    def __init__(self):
+        self.gates = {}
+
+    def __call__(self, model):
+        layer = model.recurrent
+        if isinstance(layer, FastTimeLSTM):
+            f, g, i, o = (gate.T for gate in layer.cache[3][-1])
+            states = dict(gate_f=f, gate_g=g, gate_i=i, gate_o=o, cell=layer.c)
+        elif isinstance(layer, TimeLSTM):
+            x, h_prev, c_prev, f, g, i, o, c_next = layer.layers[-1].cache
+            states = dict(gate_f=f, gate_g=g, gate_i=i, gate_o=o, cell=c_next)
+        elif isinstance(layer, TimeGRU):
+            x, h_prev, z, r, h_hat = layer.layers[-1].cache
+            states = dict(gate_z=z, gate_r=r, candidate=h_hat)
+        else:
+            states = {}
+        for name, value in dict(states, hidden=layer.h).items():
+            self.gates.setdefault(name, []).append(value[0].copy())
+
+    def arrays(self):
+        return {name: np.array(values) for name, values in self.gates.items()}
 
 
 def say(*args):
@@ -909,6 +956,11 @@ def say(*args):
         print(*args, flush=True)  # flushed here, so that a closed pipe is found here, not at exit
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def plural(count, word):
+    """'1 epoch', '2 epochs'."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def progress_printer(epochs, started):
@@ -921,25 +973,27 @@ def progress_printer(epochs, started):
     return report
 
 
-def value_text(value):
-    """A setting's value as its flag takes it."""
-    return ("none" if value is None else str(value).lower() if isinstance(value, bool) else
-            f"{value:g}" if isinstance(value, float) else str(value))
-
-
-def settings_text(s, names=None):
-    """'epochs=301, batch_size=10, ...': the settings --grid can vary (or those named)."""
-    names = names or [setting.name for setting in SETTINGS if setting.grid]
-    return ", ".join(f"{name}={value_text(getattr(s, name))}" for name in names)
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Files.  Each kind of run owns a set of file names in --out and writes or removes every one of them, so
 # the folder never shows files of two runs of one kind.  Every file is written to a temporary file beside
-# it and renamed over the old one: a failed or killed write never leaves a broken file.
+# it (named with the writer's process id) and renamed over the old one: a failed or killed write never
+# leaves a broken file, and a run removes only its own temporary files and those of processes that are gone.
 # ----------------------------------------------------------------------------------------------------------
 class WriteError(Exception):
     """A file that could not be written; the message names it, the reason and what was written before."""
+
+
+def process_is_gone(pid):
+    """True only when no process has this id (on POSIX; elsewhere no other process's file is touched)."""
+    if os.name != "posix":
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: asks whether the process exists, sends nothing
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, under another user
+        return False
+    return False
 
 
 class Output:
@@ -953,110 +1007,106 @@ class Output:
     def path(self, name):
         return os.path.join(self.folder, name)
 
+    def temporary(self, name, pid="*"):
+        """The name of a temporary file of `name` (a glob pattern with pid "*"; the extension kept: Pillow and
+        NumPy go by it)."""
+        return f".{name}.{pid}.tmp{os.path.splitext(name)[1]}"
+
     def plan(self, names):
-        """Remove the owned files this run will not write (an earlier run's) and the temporary files of a
-        killed run."""
+        """Remove the owned files this run will not write (an earlier run's) and the temporary files of runs
+        that were killed."""
         for name in self.owned:
             if name not in names and os.path.exists(self.path(name)):
                 os.remove(self.path(name))
                 self.removed.append(name)
-            for tmp in glob.glob(self.path(f".{name}.*.tmp{os.path.splitext(name)[1]}")):
-                os.remove(tmp)
+            for tmp in glob.glob(self.path(self.temporary(name))):
+                pid = os.path.basename(tmp)[len(name) + 2:].split(".")[0]
+                if pid.isdigit() and process_is_gone(int(pid)):
+                    with contextlib.suppress(FileNotFoundError):  # another run may be removing it too
+                        os.remove(tmp)
 
     def write(self, name, write):
-        """write(path) into a temporary file beside `name` (same extension: Pillow reads it), then rename it."""
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp" + os.path.splitext(name)[1])
-        os.close(fd)
-        os.chmod(tmp, 0o666 & ~self.umask)  # as any new file (mkstemp makes it private)
+        """write(path) into a temporary file beside `name`, then rename it over `name`."""
+        tmp = self.path(self.temporary(name, os.getpid()))
         try:
             write(tmp)
+            os.chmod(tmp, 0o666 & ~self.umask)  # as any new file
             os.replace(tmp, self.path(name))
         except BaseException as e:
-            os.remove(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
             if isinstance(e, OSError):
                 raise WriteError(f"could not write {self.path(name)} ({e.strerror or e}); "
                                  f"{self.written_text() or 'nothing written'}") from None
             raise
-        self.written.append(name)
+        if name not in self.written:
+            self.written.append(name)
 
-    def arrays(self, name, arrays):
-        self.write(name, lambda path: np.savez(path, **arrays))  # the path ends in .npz: kept as it is
+    def arrays(self, name, settings, arrays):
+        """An .npz file of numbers and plain strings: every setting of SETTINGS as settings/NAME (none as nan),
+        then the arrays under their own names."""
+        values = {f"settings/{setting.name}": getattr(settings, setting.name) for setting in SETTINGS}
+        values.update(arrays)
+        values = {key: np.nan if value is None else value for key, value in values.items()}
+        self.write(name, lambda path: np.savez(path, **values))  # the path ends in .npz: kept as it is
 
     def figure(self, name, fig):
         self.write(name, lambda path: fig.savefig(path, format="png", dpi=100))
 
     def written_text(self):
         """'wrote results/a, results/b; removed results/c (an earlier run's)', or '' when nothing happened."""
-        return "; ".join(part for part in (
-            self.written and "wrote " + ", ".join(map(self.path, self.written)),
-            self.removed and "removed " + ", ".join(map(self.path, self.removed)) + " (an earlier run's)") if part)
+        parts = []
+        if self.written:
+            parts.append("wrote " + ", ".join(map(self.path, self.written)))
+        if self.removed:
+            parts.append("removed " + ", ".join(map(self.path, self.removed)) + " (an earlier run's)")
+        return "; ".join(parts)
 
 
-def recorded_settings(s):
-    """Every setting of SETTINGS, as the .npz files keep it (None as nan)."""
-    return {setting.name: np.nan if getattr(s, setting.name) is None else getattr(s, setting.name)
-            for setting in SETTINGS}
-
-
-def run_arrays(s, r, snapshots, files):
-    """results.npz: what one run learned and did, enough to recompute its prediction.
+def run_arrays(s, r, files):
+    """results.npz (besides settings/NAME for every setting): what one run learned and did, enough to
+    recompute its prediction.
 
     loss            (epochs,) each epoch's sum of its minibatch losses
-    prediction      (N_POINTS + future,) the warm-up (time_size samples of the clean sine), then generated
+    prediction      (n_points + future,) the warm-up (time_size samples of the clean sine), then generated
+                    (nan where a stop cut it short)
     x, clean        the same length: where the sine was sampled, and its clean values
-    noisy           (N_POINTS,) the training series
-    final_loss, rmse, future_rmse, seconds, status ("done", "diverged" or "interrupted")
+    noisy           (n_points,) the training series
+    final_loss, rmse, future_rmse (nan without --future), seconds, status ("done", "diverged" or "interrupted")
     lstm_Wx, lstm_Wh, lstm_b, affine_W, affine_b    the trained model, as the book's save_params (rnn_..., gru_...)
     prediction_h0, prediction_c0    (batch, H) the state the prediction starts from (zeros when stateless; c: LSTM)
     snapshot_epochs, snapshots      with --snapshots or --animate: the epochs, and (epochs, len(x))
     gate_f, gate_g, gate_i, gate_o, cell, hidden    with --gates: (generated points, H), row 0, last step (GRU:
                     gate_z, gate_r, candidate, hidden; RNN: hidden)
-    gradient_flow, gradient_flow_initial    with --gradient-flow: (100,), see gradient_flow(); without it,
-                    gradient_flow is the setting, False
-    files           the files this run wrote; and every setting of SETTINGS under its name
+    gradient_flow, gradient_flow_initial    with --gradient-flow: (100,), see gradient_flow()
+    files           the files this run wrote
     """
-    names = [f"{s.cell}_Wx", f"{s.cell}_Wh", f"{s.cell}_b", "affine_W", "affine_b"]
-    arrays = dict(recorded_settings(s), loss=r.loss, prediction=r.prediction, x=r.x, clean=r.clean, noisy=r.noisy,
+    arrays = dict(loss=r.loss, prediction=r.prediction, x=r.x, clean=r.clean, noisy=r.noisy,
                   final_loss=r.loss[-1] if len(r.loss) else np.nan, rmse=r.rmse, future_rmse=r.future_rmse,
-                  seconds=r.seconds, status=r.status, prediction_h0=r.prediction_h0, files=np.array(files),
-                  **r.gates, **dict(zip(names, r.model.params)))
+                  seconds=r.seconds, status=r.status, prediction_h0=r.prediction_h0, files=np.array(files))
+    arrays.update(zip([f"{s.cell}_Wx", f"{s.cell}_Wh", f"{s.cell}_b", "affine_W", "affine_b"], r.model.params))
     if r.prediction_c0 is not None:
         arrays["prediction_c0"] = r.prediction_c0
-    if snapshots is not None:
-        arrays.update(snapshot_epochs=np.array(snapshots.taken), snapshots=np.array(snapshots.series))
-    return dict(arrays, **getattr(r, "gradient_flows", {}))
+    if r.snapshots is not None:
+        arrays.update(snapshot_epochs=np.array(r.snapshots.taken, dtype=int), snapshots=np.array(r.snapshots.series))
+    arrays.update(r.gates, **r.gradient_flows)
+    return arrays
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Figures.  Made through pyplot only when they are to be shown (pyplot keeps them until closed); otherwise
-# as plain matplotlib Figures, which touch no global state.  Their margins are set in inches from what they
-# hold: a layout engine, or bbox_inches="tight", would draw each figure twice.
+# Figures, laid out by matplotlib's constrained layout.  Made through pyplot only when they are to be shown
+# (pyplot keeps them until closed); otherwise as plain matplotlib Figures, which touch no global state.
 # ----------------------------------------------------------------------------------------------------------
 def new_figure(s, title, size, rows=1, columns=1, **axes):
     """A figure of size (inches) and its axes; through pyplot, in a window called title, when it is shown."""
     if s.show:
         import matplotlib.pyplot as plt
-        fig = plt.figure(figsize=size)
+        fig = plt.figure(figsize=size, layout="constrained")
         fig.canvas.manager.set_window_title(title)
     else:
         from matplotlib.figure import Figure
-        fig = Figure(figsize=size)
+        fig = Figure(figsize=size, layout="constrained")
     return fig, fig.subplots(rows, columns, **axes)
-
-
-def set_title_and_margins(fig, ax, title, bottom, fontsize=9, left=0.85, right=0.25, **spacing):
-    """ax's title, each line wrapped to the width it has centred over ax; the margins in inches: `left`,
-    `right`, `bottom`, and room for the title's lines above."""
-    width, height = fig.get_size_inches()
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, **spacing)
-    box = ax.get_position()
-    centre = (box.x0 + box.x1) / 2
-    room = 2 * min(centre, 1 - centre) * width - 0.2  # inches the title can span, centred over ax
-    characters = int(room * 72 / (0.6 * fontsize))  # a character is about 0.6 of the font size wide
-    lines = [wrapped for line in title.split("\n")
-             for wrapped in textwrap.wrap(line, characters, break_on_hyphens=False)]
-    ax.set_title("\n".join(lines), fontsize=fontsize)
-    fig.subplots_adjust(top=1 - (0.29 + 0.17 * (len(lines) - 1)) / height)
 
 
 def show_and_close(figures, show=False):
@@ -1071,95 +1121,87 @@ def show_and_close(figures, show=False):
             plt.close(fig)
 
 
-def log_scale(axis, minor_labels=True):
-    """A log axis labelled with plain numbers (much cheaper to draw than 10^k), the minor ticks at 2, 3, 5."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-    axis.axes.set_xscale("log") if axis is axis.axes.xaxis else axis.axes.set_yscale("log")
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "235" else "")
-                             if minor_labels else NullFormatter())
-
-
-def plot_loss(s, r, snapshots=None):
+def plot_loss_curve(ax, loss, color="tab:blue"):
+    """The loss per epoch: dots when there are few epochs, a log scale when it spans a factor of 10 or more."""
     from matplotlib.ticker import MaxNLocator
-    fig, ax = new_figure(s, "Training loss", (7, 4.5))
-    few, log = len(r.loss) <= 30, len(r.loss) > 0 and bool(np.all(r.loss > 0))
-    ax.plot(np.arange(1, len(r.loss) + 1), r.loss, color="tab:blue", marker="o" if few else None, ms=4)
+    epochs = np.arange(1, len(loss) + 1)
+    ax.plot(epochs, loss, color=color, marker="o" if len(loss) <= 30 else None, ms=4)
+    log = len(loss) > 1 and loss.min() > 0 and loss.max() >= 10 * loss.min()
     if log:
-        log_scale(ax.yaxis)
-    if few:
-        ax.set_xlim(0.5, max(len(r.loss), 1) + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    if not len(r.loss):
-        ax.text(0.5, 0.5, "no epoch finished", transform=ax.transAxes, ha="center", va="center")
-        ax.set_yticks([])
-    title = f"Training loss{' (log scale)' if log else ''}, seed {r.seed}\n{settings_text(s)}"
-    ax.set(xlabel="epoch", ylabel="loss (sum of the epoch's minibatch losses)")
+        ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if len(loss) <= 30:
+        ax.set_xlim(0.5, max(len(loss), 1) + 0.5)
+    ax.set(xlabel="epoch", ylabel="loss (sum of the epoch's minibatch losses)" + (", log scale" if log else ""))
     ax.grid(True, which="both", alpha=0.3)
-    set_title_and_margins(fig, ax, title, 0.55)
+
+
+def plot_loss(s, r):
+    fig, ax = new_figure(s, "Training loss", (7, 4.5))
+    plot_loss_curve(ax, r.loss)
+    if r.status == "diverged":
+        ax.text(0.5, 0.5, f"diverged in epoch {len(r.loss) + 1}:\nthe loss stopped being finite\n"
+                f"(the epochs before it are drawn)", transform=ax.transAxes, ha="center", va="center",
+                color="tab:red")
+    elif not len(r.loss):
+        ax.text(0.5, 0.5, "no epoch finished", transform=ax.transAxes, ha="center", va="center")
+    ax.set_title(f"Training loss, seed {r.seed}\n{settings_text(s)}", fontsize=9)
     return fig
 
 
-def plot_waveform(s, r, snapshots=None):
-    x, T, end = r.x, s.time_size, N_POINTS
+def plot_waveform(s, r):
+    x, T, end = r.x, s.time_size, s.n_points
     fig, ax = new_figure(s, "Closed-loop prediction", (9, 5.5))
     ax.plot(x, r.clean, color="0.6", lw=1.5, label="clean sine")
     ax.plot(x[:end], r.noisy, ".", color="tab:blue", ms=4, label="noisy training series")
     ax.plot(x[:T], r.prediction[:T], color="tab:green", lw=4, alpha=0.6, marker="o", ms=7,
-            label=f"warm-up: {T} clean sample{'s' if T > 1 else ''} given")
+            label=f"warm-up: {plural(T, 'clean sample')} given")
     ax.plot(x[T - 1:end], r.prediction[T - 1:end], color="tab:red", lw=1.5,
             label=f"generated (closed loop), RMSE {r.rmse:.4f}")
     if len(x) > end:
         ax.plot(x[end - 1:], r.prediction[end - 1:], color="tab:red", lw=1.5, ls="--",
                 label=f"generated past the data ({len(x) - end} steps), RMSE {r.future_rmse:.4f}")
-    finish_wave_plot(fig, ax, x, f"Closed-loop prediction, seed {r.seed}\n{settings_text(s)}", legend_columns=3)
+    finish_wave_plot(s, ax, x, f"Closed-loop prediction, seed {r.seed}\n{settings_text(s)}", legend_columns=3)
     return fig
 
 
-def finish_wave_plot(fig, ax, x, title, legend_columns):
+def finish_wave_plot(s, ax, x, title, legend_columns):
     """Label a plot of series against x, mark the end of the data, and put the legend in rows under it."""
-    if len(x) > N_POINTS:
-        ax.axvline(x[N_POINTS - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
+    if len(x) > s.n_points:
+        ax.axvline(x[s.n_points - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
     ax.set(xlabel="x (radians)", ylabel="sin(x)")
     ax.grid(True, alpha=0.3)
-    rows = math.ceil(len(ax.get_legend_handles_labels()[1]) / legend_columns)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 0.02), bbox_transform=fig.transFigure, ncol=legend_columns,
-              fontsize=8, frameon=False)
-    set_title_and_margins(fig, ax, title, 0.6 + 0.2 * rows, right=1.3 if len(fig.axes) > 1 else 0.25)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=legend_columns, fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=9)
 
 
-def plot_learning(s, r, snapshots):
+def plot_learning(s, r):
     """The snapshots over the clean sine, early to late on a colour ramp, beside the loss curve with the
     snapshot epochs marked."""
     import matplotlib
-    epochs = np.array(snapshots.taken)
+    epochs = np.array(r.snapshots.taken)
     fig, (wave, loss) = new_figure(s, "The prediction as training goes", (13, 5.5), 1, 2,
                                    gridspec_kw={"width_ratios": [1.6, 1]})
     colors = matplotlib.colormaps["viridis"](np.linspace(0, 1, len(epochs)))
     wave.plot(r.x, r.clean, color="black", lw=2.5, label="clean sine")
     labelled = set(np.linspace(0, len(epochs) - 1, min(len(epochs), 8)).round().astype(int))
-    for k, (epoch, prediction) in enumerate(zip(epochs, snapshots.series)):
+    for k, (epoch, prediction) in enumerate(zip(epochs, r.snapshots.series)):
         wave.plot(r.x, prediction, color=colors[k], lw=1.2, label=f"epoch {epoch}" if k in labelled else None)
     wave.axvline(r.x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
-    if len(r.x) > N_POINTS:
-        wave.axvline(r.x[N_POINTS - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
-    title = (f"Closed-loop prediction at {len(epochs)} snapshots during {len(r.loss)} epochs of training, early "
-             f"(purple) to late (yellow)\n{settings_text(s)}")
+    if len(r.x) > s.n_points:
+        wave.axvline(r.x[s.n_points - 1], color="0.3", lw=0.8, ls="-.", label="end of the data")
     wave.set(ylim=(-2, 2), xlabel="x (radians)", ylabel="sin(x)")
     wave.grid(True, alpha=0.3)
     wave.legend(fontsize=8, ncol=2, loc="lower left")
-    loss.plot(np.arange(1, len(r.loss) + 1), r.loss, color="tab:blue")
+    wave.set_title(f"The closed-loop prediction at {plural(len(epochs), 'snapshot')} during "
+                   f"{plural(len(r.loss), 'epoch')} of training,\nearly (purple) to late (yellow)", fontsize=10)
+    plot_loss_curve(loss, r.loss)
     taken = epochs[epochs <= len(r.loss)]
     loss.scatter(taken, r.loss[taken - 1], color=colors[:len(taken)], zorder=3, s=25, edgecolor="black", lw=0.5,
                  label="snapshots")
-    if len(r.loss) and np.all(r.loss > 0):
-        log_scale(loss.xaxis, minor_labels=len(r.loss) < 100)
-        log_scale(loss.yaxis)
-    loss.set(xlabel="epoch (log scale)", ylabel="loss (sum of the epoch's minibatch losses)")
     loss.set_title("Training loss, snapshots marked", fontsize=10)
-    loss.grid(True, which="both", alpha=0.3)
     loss.legend(fontsize=8)
-    set_title_and_margins(fig, wave, title, 0.55, wspace=0.2)
+    fig.suptitle(settings_text(s, per_line=11), fontsize=9)
     return fig
 
 
@@ -1167,44 +1209,41 @@ class Stopped(Exception):
     """A stop signal ended the writing of a file."""
 
 
-def save_animation(s, r, snapshots, stop):
+def save_animation(s, r, stop):
     """write(path) for learning.gif: frame k is snapshot k against the clean sine and the noisy data, beside
     the loss curve up to its epoch.  The still parts are drawn once; each frame redraws only the prediction,
-    the curve and the title over them, in the GIF's 256-colour palette.  A stop signal ends it between two
-    frames (Stopped: the caller leaves the GIF out)."""
+    the curve and the title over them, in the GIF's 256-colour palette.  A stop signal that comes while it
+    is written ends it between two frames (Stopped: the caller leaves the GIF out)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from PIL import Image
-    fig = Figure(figsize=(10, 4), dpi=72)
+    signals_before = stop.count
+    fig = Figure(figsize=(10, 4), dpi=72, layout="constrained")
     canvas, (wave, loss) = FigureCanvasAgg(fig), fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
     wave.plot(r.x, r.clean, color="0.6", lw=1.5, label="clean sine")
-    wave.plot(r.x[:N_POINTS], r.noisy, ".", color="tab:blue", ms=3, label="noisy training series")
+    wave.plot(r.x[:s.n_points], r.noisy, ".", color="tab:blue", ms=3, label="noisy training series")
     line, = wave.plot(r.x, r.clean, color="tab:red", lw=1.5, label="closed-loop prediction", animated=True)
-    wave.set(ylim=(-2, 2), xlabel="x (radians)")
+    wave.set(ylim=(-2, 2), xlabel="x (radians)", ylabel="sin(x)")
     wave.legend(fontsize=7, loc="lower left")
     wave.grid(True, alpha=0.3)
-    title = wave.text(0.5, 1.03, "", transform=wave.transAxes, ha="center", fontsize=10, animated=True)
+    title = wave.set_title(" ", fontsize=10)
+    title.set_animated(True)
+    plot_loss_curve(loss, r.loss, color="0.85")  # the whole curve, faint; each frame draws it up to its epoch
     curve, = loss.plot([], [], color="tab:blue", marker="o", markevery=[-1], ms=4, animated=True)
-    loss.set_xlim(0.5, len(r.loss) + 0.5)
-    if len(r.loss) and np.all(r.loss > 0):
-        log_scale(loss.yaxis)
-        loss.set_ylim(r.loss.min() / 1.2, r.loss.max() * 1.2)
-    loss.set_xlabel("epoch")
-    loss.set_title(f"training loss, {len(r.loss)} epochs", fontsize=9)
-    loss.grid(True, which="both", alpha=0.3)
-    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.13, top=0.88, wspace=0.25)
+    loss.set_title(f"training loss, {plural(len(r.loss), 'epoch')}", fontsize=9)
+    T, end = s.time_size, s.n_points
 
     def frames(still):  # one at a time, over the still parts: Pillow keeps what it needs of each, no more
-        for k, (epoch, prediction) in enumerate(zip(snapshots.taken, snapshots.series)):
-            if stop.requested():
+        for k, (epoch, prediction) in enumerate(zip(r.snapshots.taken, r.snapshots.series)):
+            if stop.count > signals_before:
                 raise Stopped
-            if not s.quiet and len(snapshots.taken) >= 20 and k % (len(snapshots.taken) // 10) == 0:
-                say(f"learning.gif: frame {k + 1} of {len(snapshots.taken)}")
+            if not s.quiet and len(r.snapshots.taken) >= 20 and k % (len(r.snapshots.taken) // 10) == 0:
+                say(f"learning.gif: frame {k + 1} of {len(r.snapshots.taken)}")
             canvas.restore_region(still)
             line.set_ydata(prediction)
             curve.set_data(np.arange(1, epoch + 1), r.loss[:epoch])
-            title.set_text(f"epoch {epoch} of {s.epochs}: closed-loop RMSE "
-                           f"{rmse(prediction[s.time_size:N_POINTS], r.clean[s.time_size:N_POINTS]):.4f}")
+            error = rmse(prediction[T:end], r.clean[T:end])
+            title.set_text(f"epoch {epoch} of {s.epochs}: closed-loop RMSE {error:.4f}")
             for artist in (line, curve, title):
                 fig.draw_artist(artist)
             frame = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
@@ -1224,89 +1263,93 @@ GATE_ROWS = {"cell": ("cell state c", "RdBu_r", None), "gate_f": ("forget gate f
              "hidden": ("hidden state h", "RdBu_r", (-1, 1))}  # name: (label, colour map, range)
 
 
-def plot_gates(s, r, snapshots=None):
+def plot_gates(s, r):
     """The generated wave on top; under it, on the same x, each state and gate the cell has (the LSTM's h aside)
-    over the units (row 0 of the batch, last step of each window), units ordered by the phase of their state."""
+    over the units (row 0 of the batch, last step of each window), units ordered by the phase of their state.
+    The cell state, unbounded, is coloured to the 98th percentile of its magnitude (the colour bar's arrows:
+    beyond it)."""
     from matplotlib.ticker import MaxNLocator
-    T, x = s.time_size, r.x[s.time_size:]
+    T = s.time_size
+    x = r.x[T:T + len(r.gates["hidden"])]  # the generated points (fewer when a stop cut the prediction short)
     rows = [name for name in GATE_ROWS if name in r.gates and not (name == "hidden" and "cell" in r.gates)]
     state = r.gates[rows[0] if "cell" in r.gates else "hidden"]  # (generated points, H)
     spectrum = np.fft.rfft(state - state.mean(axis=0), axis=0)  # each unit's state as a sum of waves
-    strongest = np.argmax(np.abs(spectrum[1:]).sum(axis=1)) + 1  # the strongest wave the units share
-    order = np.argsort(np.angle(spectrum[strongest]))  # the units by its phase
+    strongest = np.argmax(np.abs(spectrum[1:]).sum(axis=1)) + 1 if len(spectrum) > 1 else 0
+    order = np.argsort(np.angle(spectrum[strongest]))  # the units by the phase of the strongest shared wave
     fig, axes = new_figure(s, f"The {s.cell.upper()}'s gates while it generates", (10, 2 + 2 * len(rows)),
                            len(rows) + 1, sharex=True)
     axes[0].plot(r.x, r.clean, color="0.6", lw=1.5, label="clean sine")
-    axes[0].plot(x, r.prediction[T:], color="tab:red", lw=1.5, label="generated")
+    axes[0].plot(x, r.prediction[T:T + len(x)], color="tab:red", lw=1.5, label="generated")
     axes[0].set(xlim=(x[0], x[-1]), ylabel="sin(x)")
-    for ax in axes if len(r.x) > N_POINTS else []:
-        ax.axvline(r.x[N_POINTS - 1], color="0.3", lw=1, ls="-.", label="end of the data", zorder=3)
+    for ax in axes if len(r.x) > s.n_points else []:
+        ax.axvline(r.x[s.n_points - 1], color="0.3", lw=1, ls="-.", label="end of the data", zorder=3)
     axes[0].legend(fontsize=8, loc="upper right")
-    title = (f"The {s.cell.upper()} while it generates the wave: row 0 of the batch, last step of each window; "
-             f"units sorted by the phase of their state\n{settings_text(s)}")
+    axes[0].set_title(f"The {s.cell.upper()} while it generates the wave: row 0 of the batch, last step of each "
+                      f"window; units sorted by the phase of their state\n{settings_text(s)}", fontsize=9)
     step = x[1] - x[0] if len(x) > 1 else 1
     for ax, name in zip(axes[1:], rows):
         label, cmap, limits = GATE_ROWS[name]
         values = r.gates[name]
-        bound = float(np.abs(values).max()) or 1
+        if limits is None:
+            bound = float(np.percentile(np.abs(values), 98)) or 1.0
+            limits = (-bound, bound)
+        extend = "both" if values.min() < limits[0] or values.max() > limits[1] else "neither"
         image = ax.imshow(values[:, order].T, aspect="auto", cmap=cmap, origin="lower", interpolation="nearest",
-                          vmin=limits[0] if limits else -bound, vmax=limits[1] if limits else bound,
+                          vmin=limits[0], vmax=limits[1],
                           extent=(x[0] - step / 2, x[-1] + step / 2, -0.5, values.shape[1] - 0.5))
         ax.set_ylabel(f"{label}\nunit")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-        fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
-    fig.colorbar(image, ax=axes[0], pad=0.01, fraction=0.03).ax.set_visible(False)  # aligned with the rest
+        fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03, extend=extend)
     axes[-1].set_xlabel("x (radians)")
-    set_title_and_margins(fig, axes[0], title, 0.55, right=0.1, hspace=0.25)
     return fig
 
 
-def plot_gradient_flow(s, r, snapshots=None):
+def plot_gradient_flow(s, r):
     """||dl/dh_t|| against the steps back from the loss, at the initial and at the trained weights."""
     fig, ax = new_figure(s, "How far back the gradient reaches", (8, 5))
     back = np.arange(len(r.gradient_flows["gradient_flow"]))
     for key, label, color in (("gradient_flow_initial", "at the initial weights", "tab:gray"),
-                              ("gradient_flow", f"after {len(r.loss)} epochs of training", "tab:red")):
+                              ("gradient_flow", f"after {plural(len(r.loss), 'epoch')} of training", "tab:red")):
         ax.plot(back, r.gradient_flows[key][::-1], color=color, lw=1.5, label=label)
     ax.axvline(s.time_size - 1, color="tab:blue", lw=1, ls="--",
                label=f"how far training's truncated BPTT reaches (time size {s.time_size})")
     ax.set_yscale("log")
     ax.set(xlabel="steps back from the loss (the last of 100 steps)", ylabel="||dl/dh_t|| (log scale)")
-    title = f"How far back through time the gradient reaches: the {s.cell.upper()}, seed {r.seed}\n{settings_text(s)}"
+    ax.set_title(f"How far back through time the gradient reaches: the {s.cell.upper()}, seed {r.seed}\n"
+                 f"{settings_text(s)}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    set_title_and_margins(fig, ax, title, 0.6)
     return fig
 
 
-RUN_FILES = [  # (file, written when (s, r, snapshots), what makes it); results.npz first: nothing learned is lost
-    ("results.npz", lambda s, r, snapshots: True, None),
-    ("loss.png", lambda s, r, snapshots: True, plot_loss),
-    ("waveform.png", lambda s, r, snapshots: r.status != "diverged", plot_waveform),
-    ("learning.png", lambda s, r, snapshots: snapshots is not None and len(snapshots.taken) > 0, plot_learning),
-    ("learning.gif", lambda s, r, snapshots: s.animate and len(snapshots.taken) > 0, save_animation),
-    ("gates.png", lambda s, r, snapshots: s.gates and r.status != "diverged", plot_gates),
-    ("gradient_flow.png", lambda s, r, snapshots: s.gradient_flow and r.status != "diverged", plot_gradient_flow),
+RUN_FILES = [  # (file, written when (s, r), what makes it); results.npz first: nothing learned is lost
+    ("results.npz", lambda s, r: True, None),
+    ("loss.png", lambda s, r: True, plot_loss),
+    ("waveform.png", lambda s, r: r.status != "diverged", plot_waveform),
+    ("learning.png", lambda s, r: r.snapshots is not None and len(r.snapshots.taken) > 0, plot_learning),
+    ("learning.gif", lambda s, r: s.animate and len(r.snapshots.taken) > 0, save_animation),
+    ("gates.png", lambda s, r: s.gates and len(r.gates.get("hidden", ())) > 0, plot_gates),
+    ("gradient_flow.png", lambda s, r: len(r.gradient_flows) > 0, plot_gradient_flow),
 ]
 
 
-def save_run(s, r, snapshots, out, figures, stop):
+def save_run(s, r, out, figures, stop):
     """Write the files RUN_FILES says this run writes, appending each figure to figures as it is made (the
     caller closes them); a stop signal while the GIF is written leaves it out.  Returns the file names."""
-    names = [name for name, when, _ in RUN_FILES if when(s, r, snapshots)]
+    names = [name for name, when, _ in RUN_FILES if when(s, r)]
     out.plan(names)
-    out.arrays("results.npz", run_arrays(s, r, snapshots, names))
+    out.arrays("results.npz", s, run_arrays(s, r, names))
     try:
         for name, _, make in RUN_FILES[1:]:
             if name in names and name.endswith(".gif"):
-                out.write(name, make(s, r, snapshots, stop))
+                out.write(name, make(s, r, stop))
             elif name in names:
-                figures.append(make(s, r, snapshots))
+                figures.append(make(s, r))
                 out.figure(name, figures[-1])
     except (Stopped, WriteError) as e:  # results.npz then lists the files that were written
         names = list(out.written)
         with contextlib.suppress(WriteError):
-            out.arrays("results.npz", run_arrays(s, r, snapshots, names))
+            out.arrays("results.npz", s, run_arrays(s, r, names))
         if isinstance(e, WriteError):
             raise
     return names
@@ -1314,19 +1357,20 @@ def save_run(s, r, snapshots, out, figures, stop):
 
 # ----------------------------------------------------------------------------------------------------------
 # Stopping.  Ctrl-C, TERM and HUP do not end the process where they find it: main() records the first one,
-# training stops at the end of its minibatch, the run saves what it has and exits with 128 + the signal.
+# training and the prediction stop at the end of their minibatch or step, the run saves what it has and
+# exits with 128 + that first signal.
 # ----------------------------------------------------------------------------------------------------------
 STOP_WORDS = {getattr(signal, name): word for name, word in (("SIGINT", "interrupted"), ("SIGTERM", "terminated"),
                                                              ("SIGHUP", "hung up")) if hasattr(signal, name)}
 
 
 class StopSignals:
-    """Records the first stop signal, for training to check after every minibatch; as a context manager,
-    the stop signals' handler, the previous handlers put back after (in the main thread: Python allows
-    handlers nowhere else)."""
+    """Records the first stop signal (and counts them all), for the run to check after every minibatch and
+    every predicted value; as a context manager, the stop signals' handler, the previous handlers put back
+    after (in the main thread: Python allows handlers nowhere else)."""
 
     def __init__(self):
-        self.signum, self.event, self.previous = None, None, {}
+        self.signum, self.count, self.event, self.previous = None, 0, None, {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -1339,11 +1383,15 @@ class StopSignals:
 
     def record(self, signum, frame=None):
         self.signum = self.signum or signum
+        self.count += 1
         if self.event is not None:  # the worker processes of a sweep
             self.event.set()
 
     def requested(self):
         return self.signum is not None
+
+    def requests(self):
+        return self.count
 
     def said(self, what):
         """The stop's one line on stderr; its exit status."""
@@ -1353,47 +1401,50 @@ class StopSignals:
 
 def smaller_lr_text(lrs):
     return (f"try a smaller learning rate than --lr {', '.join(f'{lr:g}' for lr in sorted(set(lrs)))} "
-            f"(the default is {LEARNING_RATE:g})")
+            f"(the default is {SETTING['lr'].default():g})")
 
 
 def single_run(s, stop):
-    """Train in this process (matplotlib is imported meanwhile, in a thread: the import overlaps NumPy's
-    work), save the files, print a summary; the exit status."""
-    import importlib
+    """Train in this process, save the files, print a summary; the exit status."""
     started = time.perf_counter()
-    snapshots = Snapshots(s) if s.snapshot_count or s.animate else None
+    snapshots = Snapshots(s, stop.requested) if s.snapshot_count or s.animate else None
+    gates = Gates() if s.gates else None
     hooks = [hook for hook in (None if s.quiet else progress_printer(s.epochs, started), snapshots) if hook]
-    loading = threading.Thread(target=importlib.import_module, args=("matplotlib.figure",))
-    loading.start()
-    collecting = gc.isenabled()
-    gc.disable()  # training makes no reference cycles: the collector's passes over matplotlib's objects cost time
-    try:
-        r = run(s, s.seed, lambda *epoch: [hook(*epoch) for hook in hooks], stop.requested)
-        if s.gradient_flow and r.status != "diverged":  # at the trained weights, and the initial ones drawn again
-            r.gradient_flows = {"gradient_flow": gradient_flow(s, r.model.params, r.noisy),
-                                "gradient_flow_initial": gradient_flow(s, data_and_model(s, s.seed)[4].params, r.noisy)}
-    finally:
-        loading.join()
-        if collecting:
-            gc.enable()
+
+    def after_epoch(epoch, loss, model):
+        for hook in hooks:
+            hook(epoch, loss, model)
+    r = run(s, s.seed, after_epoch, stop.requests, gates)
+    r.snapshots, r.gates, r.gradient_flows = snapshots, gates.arrays() if gates else {}, {}
+    if s.gradient_flow and r.status != "diverged":  # at the trained weights, and the initial ones drawn again
+        r.gradient_flows = {"gradient_flow": gradient_flow(s, r.model.params, r.noisy),
+                            "gradient_flow_initial": gradient_flow(s, data_and_model(s, s.seed)[4].params, r.noisy)}
+    generated, asked = int(np.sum(~np.isnan(r.prediction[s.time_size:]))), len(r.x) - s.time_size
     out, figures, epochs = Output(s.out, [name for name, _, _ in RUN_FILES]), [], len(r.loss)
     if epochs:
         say(f"final loss {r.loss[-1]:.6g} (epoch {epochs})")
-    if r.status != "diverged":
-        say(f"closed-loop RMSE against the clean sine over the {N_POINTS - s.time_size} generated points: "
+    if r.status != "diverged" and generated == asked:  # fewer when a stop cut the prediction short
+        say(f"closed-loop RMSE against the clean sine over the {s.n_points - s.time_size} generated points: "
             f"{r.rmse:.4f}" + (f"\n  and over the {s.future} points past the data: {r.future_rmse:.4f}"
                                if s.future else ""))
     try:
-        names = save_run(s, r, snapshots, out, figures, stop)
+        names = save_run(s, r, out, figures, stop)
         say(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
         if r.status == "diverged":
             print(f"training diverged: the loss stopped being finite in epoch {epochs + 1}; "
                   f"{smaller_lr_text([s.lr])}", file=sys.stderr)
             return 1
         if stop.requested():
-            return stop.said((f" in epoch {epochs + 1}: saved the model as it stands" if r.status == "interrupted"
-                              else " after training: everything is saved, nothing shown") +
-                             ("; learning.gif left out" if s.animate and "learning.gif" not in names else ""))
+            what = " after training: everything is saved, nothing shown"
+            if r.status == "interrupted":
+                what = f" in epoch {epochs + 1}: saved the model as it stands"
+            if generated < asked:
+                what = (f"{what}; a second stop ended its prediction after {generated} of {asked} points"
+                        if r.status == "interrupted" else f" during the closed-loop prediction, after {generated} of "
+                        f"{asked} points: saved the trained model and the points so far")
+            if s.animate and "learning.gif" not in names:
+                what += "; learning.gif left out"
+            return stop.said(what)
         show_and_close(figures, s.show)
         return stop.said(": figures closed") if stop.requested() else 0  # a stop while the windows were open
     finally:
@@ -1401,67 +1452,88 @@ def single_run(s, stop):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Sweeps and grids: one model per (setting, seed), trained in parallel in a pool of worker processes.  A
-# worker ignores the stop signals (this process tells it, through an Event, to stop at the end of its
-# minibatch) and exits as soon as this process is gone, however it ended.  Where no worker can be started
-# (no semaphores or no processes: some containers, serverless hosts, Pyodide), the models train here, one
-# after another, with the same numbers.
+# Sweeps and grids: one model per (setting, seed), each trained in a worker process of its own, as many at
+# once as there are cores.  A worker ignores the stop signals (this process tells it, through an Event, to
+# stop at the end of its minibatch), exits as soon as this process is gone, however it ended, and a worker
+# that dies (the OOM killer, a kill) costs only its own model.  Where no worker can be started (no semaphores
+# or no processes: some containers, serverless hosts, Pyodide), the models train here, one after another,
+# with the same numbers.
 # ----------------------------------------------------------------------------------------------------------
-WORKER = {}  # in a worker process: "stop", the Event that says the run was stopped
+def train_worker(connection, s, seed, stop_event, parent):
+    """A worker process: train one model and send back what run() gives, less the model itself."""
+    for signum in STOP_WORDS:
+        signal.signal(signum, signal.SIG_IGN)
 
-
-def start_worker(stop_event, parent):
     def exit_with_parent():  # at once, even while blocked sending results that no one will read
         while os.getppid() == parent:
             time.sleep(0.1)
         os._exit(1)
-    for signum in STOP_WORDS:
-        signal.signal(signum, signal.SIG_IGN)
-    WORKER["stop"] = stop_event
     threading.Thread(target=exit_with_parent, daemon=True).start()
-
-
-def train_job(s, seed, should_stop=None):
-    """One model of a sweep, as run() gives it less the model itself; None if stopped before it began."""
-    should_stop = should_stop or WORKER["stop"].is_set
-    if should_stop():
-        return None
-    r = run(s, seed, should_stop=should_stop)
+    r = run(s, seed, stop_requests=stop_event.is_set)
     del r.model
-    return r
+    connection.send(r)
+
+
+def failed_model(s, seed, exitcode):
+    """What a sweep records of a model whose worker died before sending it."""
+    x, clean = sample_sine(s, s.future)
+    return SimpleNamespace(seed=seed, status="failed", loss=np.array([]), x=x, clean=clean,
+                           prediction=np.full(len(x), np.nan), rmse=np.nan, future_rmse=np.nan, exitcode=exitcode)
 
 
 def train_models(jobs, stop, on_done):
-    """Train one model per job (settings, seed); return {job's index: results} for the jobs that ran, calling
-    on_done(k, r) as each finishes.  Once stop.requested(), models stop at the end of their minibatch."""
+    """Train one model per job (settings, seed); return {job's index: results} for the jobs that started,
+    calling on_done(k, r) as each ends.  Once stop.requested(), models stop at the end of their minibatch
+    and no other starts."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing.connection import wait
     # fork where it is safe; spawn in a process with other threads (a notebook's kernel; Python 3.12 warns)
     safe = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
     if not safe and not hasattr(sys.modules["__main__"], "__spec__"):  # IPython's %run leaves none; spawn reads it
         sys.modules["__main__"].__spec__ = None
+    context = multiprocessing.get_context("fork" if safe else "spawn")
+    done = {}
     try:
-        context = multiprocessing.get_context("fork" if safe else "spawn")
         stop.event = context.Event()
-        pool = ProcessPoolExecutor(min(len(jobs), os.cpu_count() or 1), mp_context=context,
-                                   initializer=start_worker, initargs=(stop.event, os.getpid()))
     except (OSError, ImportError, NotImplementedError) as e:
         say(f"training in this process: no worker processes here ({e})")
-        pool = None
-    done = {}
-    with pool or contextlib.nullcontext():
-        if pool:
-            if stop.requested():  # a signal that came before the Event
-                stop.event.set()
-            futures = {pool.submit(train_job, settings, seed): k for k, (settings, seed) in enumerate(jobs)}
-            import matplotlib.figure  # noqa: F401  (while the workers train: they are forked by now)
-            results = ((futures[future], future.result()) for future in as_completed(futures))
-        else:
-            results = ((k, train_job(settings, seed, stop.requested)) for k, (settings, seed) in enumerate(jobs))
-        for k, r in results:
-            if r is not None:
-                done[k] = r
-                on_done(k, r)
+        for k, (settings, seed) in enumerate(jobs):
+            if not stop.requested():
+                done[k] = run(settings, seed, stop_requests=stop.requests)
+                del done[k].model
+                on_done(k, done[k])
+        return done
+    if stop.requested():  # a signal that came before the Event
+        stop.event.set()
+    waiting, running = list(enumerate(jobs)), {}  # running: {process sentinel: (k, process, connection)}
+    try:
+        while running or (waiting and not stop.requested()):
+            while waiting and len(running) < (os.cpu_count() or 1) and not stop.requested():
+                k, (settings, seed) = waiting.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=train_worker, daemon=True,
+                                          args=(send, settings, seed, stop.event, os.getpid()))
+                process.start()
+                send.close()
+                running[process.sentinel] = (k, process, receive)
+            ready = wait(list(running) + [receive for _, _, receive in running.values()])
+            for sentinel in list(running):
+                k, process, receive = running[sentinel]
+                if receive in ready or sentinel in ready:
+                    # what a worker sends is in the pipe before it exits: an exit with nothing to read is a death
+                    try:
+                        r = receive.recv() if receive.poll() else None
+                    except EOFError:
+                        r = None
+                    process.join()
+                    r = r or failed_model(*jobs[k], process.exitcode)
+                    del running[sentinel]
+                    done[k] = r
+                    on_done(k, r)
+    finally:
+        for k, process, receive in running.values():  # only when this process itself fails
+            process.terminate()
+            process.join()
     return dict(sorted(done.items()))
 
 
@@ -1473,13 +1545,16 @@ def sweep(s, stop):
     varied, jobs = list(points[0][0]), [(settings, seed) for _, settings in points for seed in seeds]
     if not s.quiet:
         fixed = [setting.name for setting in SETTINGS if setting.grid and setting.name not in varied]
-        say(f"training {len(jobs)} model{'s' * (len(jobs) > 1)}: {settings_text(s, fixed)}"
+        say(f"training {plural(len(jobs), 'model')}: {settings_text(s, fixed, per_line=len(fixed))}"
             + "".join(f"; {name}={','.join(dict.fromkeys(value_text(p[name]) for p, _ in points))}"
                       for name in varied)
-            + f"; {len(points)} setting{'s' * (len(points) > 1)} x {len(seeds)} seed{'s' * (len(seeds) > 1)}")
+            + f"; {plural(len(points), 'setting')} x {plural(len(seeds), 'seed')}")
 
     def finished(k, r):
-        if not s.quiet:
+        if r.status == "failed":
+            say(f"  {point_text(points[k // len(seeds)][0])}seed {seeds[k % len(seeds)]}: failed, its worker "
+                f"process ended (exit code {r.exitcode}) before sending its model")
+        elif not s.quiet:
             say(f"  {point_text(points[k // len(seeds)][0])}seed {seeds[k % len(seeds)]}: "
                 + (f"{r.status} in epoch {len(r.loss) + 1}, " if r.status != "done" else "")
                 + (f"loss {r.loss[-1]:.6g}, RMSE {r.rmse:.4f}" if len(r.loss) else "no epoch finished"))
@@ -1489,28 +1564,38 @@ def sweep(s, stop):
         return stop.said(" before any model finished; nothing written")
     runs = list(done.values())
     rows = [dict(points[k // len(seeds)][0], seed=r.seed, final_loss=r.loss[-1] if len(r.loss) else np.nan,
-                 rmse=r.rmse, **({"future_rmse": r.future_rmse} if s.future else {}), status=r.status,
-                 epochs_done=len(r.loss)) for k, r in done.items()]
-    print_summary(rows, varied)
-    out = Output(s.out, [f"{kind}.csv", f"{kind}.npz", f"{kind}.png"])
-    out.plan(out.owned)
+                 rmse=r.rmse, future_rmse=r.future_rmse, status=r.status, epochs_done=len(r.loss))
+            for k, r in done.items()]
+    print_summary(rows, varied, future=any(settings.future for settings, _ in jobs))
+    longest = max(runs, key=lambda r: len(r.x))  # with --grid future=...: predictions of several lengths
+    predictions = np.full((len(runs), len(longest.x)), np.nan)
+    for row, r in zip(predictions, runs):
+        row[:len(r.prediction)] = r.prediction
+    columns = {column: np.array([np.nan if row[column] is None else row[column] for row in rows])
+               for column in rows[0]}
     others = {setting.name: getattr(s, setting.name) for setting in SETTINGS if setting.name not in varied + ["seed"]}
-    out.write(f"{kind}.csv", lambda path: write_csv(path, [dict(row, **others) for row in rows]))  # every setting
-    columns = {column: np.array([row[column] for row in rows]) for column in rows[0]}
-    out.arrays(f"{kind}.npz", dict(recorded_settings(s), **columns, x=runs[0].x, clean=runs[0].clean,
-                                   prediction=np.array([r.prediction for r in runs]), files=np.array(out.owned)))
     figures = [plot_grid(s, rows, varied) if s.grid else plot_sweep(s, runs)]
+    out = Output(s.out, [f"{kind}.csv", f"{kind}.npz", f"{kind}.png"])
     try:
+        out.plan(out.owned)
+        out.write(f"{kind}.csv", lambda path: write_csv(path, [dict(row, **others) for row in rows]))
+        out.arrays(f"{kind}.npz", s, dict(columns, x=longest.x, clean=longest.clean, prediction=predictions,
+                                          files=np.array(out.owned)))
         out.figure(f"{kind}.png", figures[0])
         say(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
+        failed = [row for row in rows if row["status"] == "failed"]
         diverged = [row for row in rows if row["status"] == "diverged"]
         if stop.requested():
-            unfinished = len(runs) < len(jobs) or any(r.status == "interrupted" for r in runs)
+            unfinished = len(runs) < len(jobs) or any(r.status != "done" for r in runs)
             return stop.said(f": {len(runs)} of {len(jobs)} models saved, some of them unfinished" if unfinished
                              else " after training: everything is saved, nothing shown")
+        if failed:
+            print(f"{len(failed)} of {len(jobs)} models failed (their worker process died); the others are saved",
+                  file=sys.stderr)
         if diverged:
             print(f"{len(diverged)} of {len(jobs)} models diverged (their loss stopped being finite); "
                   f"{smaller_lr_text([row.get('lr', s.lr) for row in diverged])}", file=sys.stderr)
+        if failed or diverged:
             return 1
         show_and_close(figures, s.show)
         return 0
@@ -1541,12 +1626,12 @@ def finished_rows(rows, names, setting):
     return [row for row in rows if row["status"] == "done" and tuple(row[name] for name in names) == setting]
 
 
-def print_summary(rows, names):
+def print_summary(rows, names, future):
     """A sweep: every model's row, then mean, std, min and max over the finished ones.  A grid: per setting,
     mean +- std over its finished seeds, then whether the settings differ by more than the seeds do (among
     the settings with two finished seeds or more)."""
     columns = [("final_loss", "final loss", ".6g", 11), ("rmse", "RMSE", ".4f", 8)] + \
-        [("future_rmse", "future RMSE", ".4f", 12)] * ("future_rmse" in rows[0])
+        [("future_rmse", "future RMSE", ".4f", 12)] * future
     if not names:
         say(f"\n{'seed':>10}" + "".join(f" {heading:>{width}}" for _, heading, _, width in columns))
         finished = [row for row in rows if row["status"] == "done"]
@@ -1579,12 +1664,13 @@ def print_summary(rows, names):
              "the settings differ by no more than the seeds do: with these seeds, they cannot be told apart"))
 
 
-LEGEND_ENTRIES = 12  # a sweep with more models names only the best and the worst
+LEGEND_ENTRIES = 10  # a sweep with more models colours them by RMSE and names only the best and the worst
 
 
 def plot_sweep(s, runs):
-    """Every model's prediction over the clean sine: one legend entry each for a dozen models or fewer;
-    past that, coloured by RMSE on a scale, the best and the worst named.  Unfinished models are dashed."""
+    """Every model's prediction over the clean sine: one legend entry each, in tab10's distinct colours, for
+    LEGEND_ENTRIES models or fewer; past that, coloured by RMSE on a scale, the best and the worst named.
+    Unfinished models are dashed."""
     import matplotlib
     fig, ax = new_figure(s, "Closed-loop predictions, one model per seed", (9, 6.5))
     ax.plot(runs[0].x, runs[0].clean, color="black", lw=2.5, label="clean sine")
@@ -1595,7 +1681,7 @@ def plot_sweep(s, runs):
                 label=None if prefix is None else f"{prefix}seed {r.seed}: RMSE {r.rmse:.3f}"
                 + ("" if r.status == "done" else f" ({r.status})"))
     if len(runs) <= LEGEND_ENTRIES:
-        for r, color in zip(runs, matplotlib.colormaps["tab20" if len(runs) > 10 else "tab10"].colors):
+        for r, color in zip(runs, matplotlib.colormaps["tab10"].colors):
             draw(r, color, "", lw=1)
     elif ranked:
         cmap, norm = matplotlib.colormaps["viridis"], matplotlib.colors.Normalize(ranked[0].rmse, ranked[-1].rmse)
@@ -1606,23 +1692,23 @@ def plot_sweep(s, runs):
         fig.colorbar(matplotlib.cm.ScalarMappable(norm, cmap), ax=ax, label="closed-loop RMSE", pad=0.01)
     ax.axvline(runs[0].x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
     unfinished = " (dashed: training did not finish)" if any(r.status != "done" for r in runs) else ""
-    finish_wave_plot(fig, ax, runs[0].x, f"Closed-loop predictions, {len(runs)} models, one per seed{unfinished}\n"
-                     f"{settings_text(s)}", legend_columns=4)
+    finish_wave_plot(s, ax, runs[0].x, f"Closed-loop predictions, {plural(len(runs), 'model')}, one per seed"
+                     f"{unfinished}\n{settings_text(s)}", legend_columns=4)
     return fig
 
 
 def plot_grid(s, rows, names):
     """For each setting of the grid, every finished seed's RMSE as a dot and their mean +- std as a diamond;
     the script's defaults shaded; with two or more varied settings, coloured by the last one.  As many
-    settings a row as fit in 30 inches, then more rows."""
+    settings a row as fit in 14 inches, then more rows."""
     import matplotlib
     settings, defaults = grid_settings(rows, names), tuple(SETTING[name].default() for name in names)
     labels = [point_text(dict(zip(names, setting))).strip().replace(" ", "\n") for setting in settings]
     column = max(0.9, 0.07 * max(len(line) for label in labels for line in label.split("\n")))  # inches
-    per_row = min(len(settings), int(28.8 // column))
-    fig, axes = new_figure(s, "Closed-loop RMSE for each setting", (max(7, 1.2 + column * per_row),
-                           1.4 + (3 + 0.15 * len(names)) * -(-len(settings) // per_row)), -(-len(settings) // per_row),
-                           squeeze=False)
+    per_row = max(1, min(len(settings), int(14 // column)))
+    n_rows = -(-len(settings) // per_row)
+    fig, axes = new_figure(s, "Closed-loop RMSE for each setting", (max(7.5, 1.2 + column * per_row),
+                           1.8 + (2.6 + 0.15 * len(names)) * n_rows), n_rows, squeeze=False)
     axes = axes[:, 0]
     colors, groups = matplotlib.colormaps["tab10"].colors, list(dict.fromkeys(setting[-1] for setting in settings))
     finite = [row["rmse"] for row in rows if row["status"] == "done" and np.isfinite(row["rmse"])] or [0, 1]
@@ -1643,19 +1729,18 @@ def plot_grid(s, rows, names):
         ax.set(xlim=(-0.6, per_row - 0.4), ylim=(min(finite) * 0.9 - 0.01, max(finite) * 1.1 + 0.01),
                ylabel="closed-loop RMSE")
         ax.grid(True, axis="y", alpha=0.3)
+    if len(names) > 1:
+        handles = [matplotlib.lines.Line2D([], [], color=colors[k % len(colors)], marker="D", ls="")
+                   for k in range(len(groups))]
+        axes[0].legend(handles, [f"{names[-1]}={value_text(v)}" for v in groups], fontsize=8)
     unfinished = sum(row["status"] != "done" for row in rows)
-    handles = [(matplotlib.lines.Line2D([], [], color=colors[k % len(colors)], marker="D", ls=""),
-                f"{names[-1]}={value_text(v)}") for k, v in enumerate(groups) if len(names) > 1]
-    handles += [(matplotlib.lines.Line2D([], []), f"{unfinished} unfinished models left out")] * bool(unfinished)
-    if handles:
-        axes[0].legend(*zip(*handles), fontsize=8)
     fixed = settings_text(s, [name for name in SETTING if SETTING[name].grid and name not in names])
-    title = (f"Each seed's RMSE (dots) and their mean +- std (diamond), seeds "
-             f"{' '.join(str(seed) for seed in dict.fromkeys(row['seed'] for row in rows))}"
-             f"{' (shaded: the defaults)' if defaults in settings else ''}"
-             f"{f'; {unfinished} unfinished models left out' if unfinished else ''}\n"
-             f"varied: {', '.join(names)}; the rest: {fixed}")
-    set_title_and_margins(fig, axes[0], title, 0.3 + 0.15 * len(names), fontsize=8, hspace=0.1 + 0.2 * len(names))
+    seeds = " ".join(str(seed) for seed in dict.fromkeys(row["seed"] for row in rows))
+    shaded = "; shaded: the defaults" if defaults in settings else ""
+    left_out = f"; {plural(unfinished, 'unfinished model')} left out" if unfinished else ""
+    axes[0].set_title(f"Each seed's closed-loop RMSE (dots) and their mean +- std (diamonds)\nseeds {seeds}"
+                 f"{shaded}{left_out}\n"
+                 f"varied: {', '.join(names)}; the rest:\n{fixed}", fontsize=9)
     return fig
 
 
@@ -1687,16 +1772,30 @@ def parse_value(setting, text):
         raise argparse.ArgumentTypeError(f"{text!r} is not {expected(setting)}") from None
 
 
-def problem(setting, value):
-    """What is wrong with value, from a flag or from the constant ('must be ...'), or None."""
+def problem(setting, value, s):
+    """What is wrong with value, from a flag or from the constant ('must be ...'), or None; s: the other
+    settings, for a range that depends on them."""
+    if value is None and setting.none:
+        return None
     if isinstance(setting.type, tuple):
-        fits = any(value == choice and type(value) is type(choice) for choice in setting.type)
-    else:  # a float setting takes whole numbers too; only a bool setting takes True and False
-        fits = isinstance(value, (int, float) if setting.type is float else setting.type) and (
-            setting.type is bool or not isinstance(value, bool)) and (setting.ok is None or setting.ok(value))
-    if not fits and not (value is None and setting.none):
-        words = setting.range(value) if callable(setting.range) else setting.range
-        return f"must be {words or expected(setting)}"
+        if not any(value == choice and type(value) is type(choice) for choice in setting.type):
+            return f"must be {setting.note or expected(setting)}"
+        return None
+    if setting.type in (bool, str):
+        return None if isinstance(value, setting.type) and value != "" else f"must be {expected(setting)}"
+    low, high = (bound(s) if callable(bound) else bound for bound in (setting.low, setting.high))
+    if setting.type is int:
+        fits = isinstance(value, int) and not isinstance(value, bool)
+        words = f"a whole number from {low} to {high}" if high is not None else f"a whole number of at least {low}"
+    else:  # a float setting takes whole numbers too
+        fits = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        words = "a finite number" + (f" {'above' if setting.above else 'of at least'} {low:g}" if low is not None
+                                     else "")
+    if fits and low is not None:
+        fits = value > low if setting.above else value >= low
+    if fits and high is not None:
+        fits = value <= high
+    return None if fits else f"must be {words}{setting.note}"
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -1704,9 +1803,6 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         raise SettingError(f"{message} (see --help)")
-
-    def exit(self, status=0, message=None):
-        raise SystemExit(status)  # only after --help: main() returns it
 
 
 def make_parser():
@@ -1741,12 +1837,12 @@ def settings_from(given):
     vars(s).update(given)
     for setting in sorted(SETTINGS, key=lambda setting: bool(setting.flag)):  # the data constants first
         value = getattr(s, setting.name)
-        if problem(setting, value):
+        if problem(setting, value, s):
             label = f"{setting.flag} ({setting.constant})" if setting.flag else setting.constant
-            raise SettingError(f"{label} = {value!r}: {problem(setting, value)}")
-    n_inputs, B, T, M = N_POINTS - 1, s.batch_size, s.time_size, minibatches_per_epoch(s.batch_size)
+            raise SettingError(f"{label} = {value!r}: {problem(setting, value, s)}")
+    n_inputs, B, T, M = s.n_points - 1, s.batch_size, s.time_size, minibatches_per_epoch(s.n_points, s.batch_size)
     if B * M > n_inputs - T:
-        batches = [b for b in range(1, n_inputs // 2 + 1) if b * minibatches_per_epoch(b) <= n_inputs - T]
+        batches = [b for b in range(1, n_inputs // 2 + 1) if b * minibatches_per_epoch(s.n_points, b) <= n_inputs - T]
         spans = [[b for _, b in span] for _, span in itertools.groupby(enumerate(batches), lambda kb: kb[1] - kb[0])]
         sizes = ", ".join(f"{span[0]}-{span[-1]}" if len(span) > 1 else str(span[0]) for span in spans)  # 8, 11-50
         raise SettingError(f"--batch-size {B} with --time-size {T}: an epoch takes {M} minibatch{'es' * (M > 1)} "
@@ -1764,8 +1860,8 @@ def parse(argv):
              (("seeds", None), ("grid", None), ("gradcheck", False), ("show", True), ("quiet", False))}
     s = argparse.Namespace(**vars(settings_from(given)), **modes)
     for seed in s.seeds or []:
-        if problem(SETTING["seed"], seed):
-            raise SettingError(f"--seeds {seed}: {problem(SETTING['seed'], seed)}")
+        if problem(SETTING["seed"], seed, s):
+            raise SettingError(f"--seeds {seed}: {problem(SETTING['seed'], seed, s)}")
     several = "--seeds" if s.seeds else "--grid" if s.grid else None
     single = [flag for flag, name in (("--seed", "seed"), ("--snapshots", "snapshot_count"), ("--animate", "animate"),
                                       ("--gates", "gates"), ("--gradient-flow", "gradient_flow")) if name in given]
@@ -1817,7 +1913,7 @@ def prepare_out_dir(path):
     import importlib.util
     try:
         missing = importlib.util.find_spec("matplotlib") is None
-    except ImportError:
+    except ImportError:  # a finder that refuses it, as a broken installation does
         missing = True
     if missing:
         raise SettingError("matplotlib is not installed, and a run draws its figures with it: "
@@ -1838,9 +1934,8 @@ def gradient_check(s):
     B, h0, c0 = s.batch_size, None, None
     if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
         model.predict(xs[-B:])
-        h0, c0 = model.recurrent.h.copy(), model.recurrent.c
-    say(textwrap.fill(f"gradient check: float64, central differences, {settings_text(s)}", 110,
-                      break_on_hyphens=False))
+        h0, c0 = model.recurrent.h.copy(), getattr(model.recurrent, "c", None)  # (TimeRNN has no c)
+    say(f"gradient check: float64, central differences, {settings_text(s)}")
     started = time.perf_counter()
     model.forward(xs[:B], ts[:B])
     evaluations = 2 * sum(param.size for param in model.params)  # two forward passes per parameter
@@ -1859,9 +1954,10 @@ def gradient_check(s):
 
 
 def main(argv=None):
-    """Run what the command-line words say; return the exit status (never raise SystemExit)."""
+    """Run what the command-line words in argv say (none: the defaults, not the process's own command line,
+    which in a notebook's kernel is the kernel's); return the exit status (never raise SystemExit)."""
     try:
-        s = parse(argv)
+        s = parse(argv or [])
         if s.gradcheck:
             return gradient_check(s)  # no handlers: Ctrl-C (KeyboardInterrupt) stops it at once
         prepare_out_dir(s.out)
@@ -1878,7 +1974,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    status = main()
-    if sys.argv[0] in getattr(sys, "orig_argv", ()):  # this file is the program, not %run in a kernel:
-        gc.freeze()  # it ends now; spare the interpreter a walk through matplotlib's objects
-    sys.exit(status)
+    sys.exit(main(sys.argv[1:]))

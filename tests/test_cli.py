@@ -112,10 +112,10 @@ def test_bad_setting_one_line_exit_2_nothing_written(run_main, tmp_path, flags, 
     ("STATEFUL", 1, "--stateful (STATEFUL) = 1: must be true or false"),
     ("LOSS", "all", "--loss (LOSS) = 'all': must be one of many-to-one, many-to-many"),
     ("NOISE", -1, "NOISE = -1: must be a finite number of at least 0"),
-    ("X_MAX", -10, "X_MAX = -10: must be a finite number above X_MIN"),
+    ("X_MAX", -10, "X_MAX = -10: must be a finite number above -6.28319 (X_MIN)"),
     ("N_POINTS", 2, "N_POINTS = 2: must be a whole number of at least 3"),
     ("GPU", True, "GPU = True: must be False: this script runs on the CPU only"),
-    ("FAST_LSTM", 1, "FAST_LSTM = 1: must be true or false"),
+    ("FAST_LSTM", 1, "--fast (FAST_LSTM) = 1: must be true or false"),
 ])
 def test_bad_constant_at_the_top_is_caught(run_main, tmp_path, monkeypatch, constant, value, message):
     monkeypatch.setattr(m, constant, value)
@@ -190,17 +190,32 @@ def test_a_breakpoint_in_the_story_stops_in_pdb_and_the_run_then_finishes(tmp_pa
 
 
 @pytest.mark.slow
-def test_with_the_books_lstm_a_breakpoint_in_its_backward_stops_at_every_step(tmp_path):
-    """As the script says to step through the book's LSTM: FAST_LSTM = False and breakpoint() in LSTM.backward.
-    One minibatch of two time steps: it stops twice, with that step's arrays, then the run finishes."""
-    script = edited_script(tmp_path, "FAST_LSTM = True", "FAST_LSTM = False",
-                           "        ds = dc_next", "        breakpoint()\n        ds = dc_next")
+@pytest.mark.parametrize("flags, stops", [([], 2), (["--fast"], 0)])
+def test_with_the_defaults_a_breakpoint_in_the_books_lstm_backward_stops_at_every_step(tmp_path, flags, stops):
+    """As a learner steps through the book's LSTM: breakpoint() in LSTM.backward, the default settings.  One
+    minibatch of two time steps: it stops twice, with that step's arrays, then the run finishes.  --fast
+    trains with FastTimeLSTM instead: no stop."""
+    script = edited_script(tmp_path, "        ds = dc_next", "        breakpoint()\n        ds = dc_next")
     process = subprocess.Popen([sys.executable, str(script), "--epochs", "1", "--batch-size", "50", "--time-size",
-                                "2", "--no-show", "--out", tmp_path / "r"], env=headless_env(), stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "2", "--no-show", "--out", tmp_path / "r", *flags], env=headless_env(),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = process.communicate("p dh_next.shape\nc\np dh_next.shape\nc\n", timeout=120)
     assert process.returncode == 0, err
-    assert out.count("(Pdb) (50, 45)") == 2 and "final loss" in out
+    assert out.count("(Pdb) (50, 45)") == stops and "final loss" in out
+
+
+@pytest.mark.slow
+def test_an_edit_to_the_books_lstm_forward_changes_the_run(tmp_path):
+    """A learner's first experiment: another activation for the candidate g.  The default run trains with the
+    edited class; --fast does not (FastTimeLSTM has its own arithmetic)."""
+    script = edited_script(tmp_path, "        g = np.tanh(A[:, H:2 * H])", "        g = np.sin(A[:, H:2 * H])")
+    losses = {}
+    for name, path, flags in (("book", SCRIPT, []), ("edited", script, []), ("edited --fast", script, ["--fast"])):
+        done = run_script("--epochs", 3, "--quiet", "--no-show", "--out", tmp_path / name, *flags, script=path)
+        assert done.returncode == 0, done.stderr
+        losses[name] = np.load(tmp_path / name / "results.npz")["loss"]
+    assert not np.allclose(losses["edited"], losses["book"], rtol=1e-3)
+    np.testing.assert_allclose(losses["edited --fast"], losses["book"], rtol=1e-5)
 
 
 @pytest.mark.slow

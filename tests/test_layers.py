@@ -4,6 +4,8 @@ against the book's.
 numerical_gradient and relative_error are the script's own (the same check as --gradcheck); the first
 tests show that they measure what they claim.  Tolerance: the script's GRADIENT_TOLERANCE, 1e-6.
 """
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,11 @@ from conftest import break_gradient
 TOL = m.GRADIENT_TOLERANCE
 N, T, D, H = 3, 5, 2, 4  # D > 1 and N != H so that a transposed product cannot go unnoticed
 LOSSES = m.SETTING["loss_function"].type
+
+
+def blocks(time_layer):
+    """How many blocks of H columns the weights of this Time layer have."""
+    return 4 if issubclass(time_layer, m.TimeLSTM) else m.BLOCKS["gru" if time_layer is m.TimeGRU else "rnn"]
 
 
 @pytest.fixture
@@ -93,7 +100,7 @@ def test_rnn_and_gru_steps(rng, cell, k):
 @pytest.mark.parametrize("time_layer", [m.TimeRNN, m.TimeGRU], ids=lambda c: c.__name__)
 @pytest.mark.parametrize("arrives", ["every step", "last step only"])
 def test_time_rnn_and_time_gru(rng, arrives, time_layer):
-    k = time_layer.blocks
+    k = blocks(time_layer)
     xs, Wx, Wh, b = rng.randn(N, T, D), rng.randn(D, k * H), rng.randn(H, k * H) * 0.5, rng.randn(k * H)
     h0 = rng.randn(N, H)
     layer = time_layer(Wx, Wh, b, stateful=True)
@@ -153,7 +160,9 @@ def test_fast_time_lstm_equals_the_books_time_lstm(rng):
     for layer in (book, fast):
         layer.set_state(h0, c0)
         hs = layer.forward(xs)
-        last = layer.last_step()
+        gates = m.Gates()
+        gates(SimpleNamespace(recurrent=layer))  # what --gates keeps of the last step, row 0
+        last = gates.arrays()
         results.append((hs, layer.h, layer.c, *(last[k] for k in sorted(last)), layer.backward(dhs),
                         *[grad.copy() for grad in layer.grads]))
     assert len(book.layers) == T and all(isinstance(layer, m.LSTM) for layer in book.layers)
@@ -204,8 +213,8 @@ ALL_TIME_LAYERS = TIME_LSTMS + [m.TimeRNN, m.TimeGRU]
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("stateful", [True, False])
 def test_whole_model(rng, loss, stateful, time_layer):
-    model = m.SimpleRnnlm(rng, time_layer, hidden_size=H, stateful=stateful, many_to_one=loss == "many-to-one",
-                          dtype=np.float64)
+    model = m.SimpleRnnlm(rng, time_layer, blocks(time_layer), 1, H, 1, stateful=stateful,
+                          many_to_one=loss == "many-to-one", dtype=np.float64)
     xs, ts = rng.randn(N, T, 1), rng.randn(N, T, 1)
     h0, c0 = rng.randn(N, H), rng.randn(N, H) if issubclass(time_layer, m.TimeLSTM) else None
     errors = m.model_gradient_errors(model, xs, ts, h0, c0)
@@ -217,7 +226,7 @@ def test_whole_model(rng, loss, stateful, time_layer):
 def test_whole_model_check_catches_a_wrong_gradient(rng, monkeypatch, time_layer):
     """The check used by --gradcheck fails when a backward pass is wrong (here: dWh off by 1%)."""
     break_gradient(monkeypatch, time_layer, 1, 1.01)
-    model = m.SimpleRnnlm(rng, time_layer, hidden_size=H, dtype=np.float64)
+    model = m.SimpleRnnlm(rng, time_layer, blocks(time_layer), 1, H, 1, dtype=np.float64)
     errors = m.model_gradient_errors(model, rng.randn(N, T, 1), rng.randn(N, T, 1))
     assert errors[1] > TOL and max(errors[:1] + errors[2:]) <= TOL
 

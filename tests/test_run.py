@@ -29,9 +29,11 @@ def test_results_npz_records_every_setting(run_main, tmp_path):
     assert run_main("--epochs", 3, "--lr", 0.01, "--max-grad", 2, "--quiet")[0] == 0
     r = np.load(tmp_path / "results" / "results.npz")
     for setting in m.SETTINGS:
-        assert setting.name in r.files, setting.name
-    assert int(r["epochs"]) == 3 and float(r["lr"]) == 0.01 and float(r["max_grad"]) == 2
-    assert str(r["loss_function"]) == "many-to-one" and bool(r["stateful"]) and int(r["seed"]) == 773
+        assert f"settings/{setting.name}" in r.files, setting.name
+    settings = {key[len("settings/"):]: r[key] for key in r.files if key.startswith("settings/")}
+    assert int(settings["epochs"]) == 3 and float(settings["lr"]) == 0.01 and float(settings["max_grad"]) == 2
+    assert str(settings["loss_function"]) == "many-to-one" and bool(settings["stateful"])
+    assert int(settings["seed"]) == 773 and np.isnan(r["future_rmse"])  # no --future: no score, not a perfect one
     assert r["loss"].shape == (3,) and float(r["final_loss"]) == r["loss"][-1]
 
 
@@ -53,11 +55,19 @@ def test_snapshot_epochs_are_spread_distinct_and_end_at_the_last():
         assert chosen[0] == (1 if count > 1 else epochs)
 
 
-def watched_run(*flags):
-    """run() with the snapshots taken after its epochs, as a single run takes them; and the snapshots."""
+def watched(*flags):
+    """The settings of these flags, and run() with the snapshots and the gates taken as a single run takes them."""
     s = m.parse([str(flag) for flag in flags])
-    snapshots = m.Snapshots(s)
-    return m.run_arrays(s, m.run(s, s.seed, snapshots), snapshots, [])
+    snapshots, gates = m.Snapshots(s), m.Gates()
+    r = m.run(s, s.seed, snapshots, after_step=gates)
+    r.snapshots, r.gates, r.gradient_flows = snapshots, gates.arrays(), {}
+    return s, r
+
+
+def watched_run(*flags):
+    """What results.npz holds of watched(*flags), the settings as settings/NAME."""
+    s, r = watched(*flags)
+    return dict(m.run_arrays(s, r, []), **{f"settings/{name}": getattr(s, name) for name in m.SETTING})
 
 
 def test_each_snapshot_is_the_prediction_of_a_run_that_stopped_there_and_training_is_unchanged():
@@ -114,11 +124,11 @@ def recompute(arrays, time_size, batch_size, stateful):
                                               (["--loss", "many-to-many", "--time-size", "7"], True)])
 def test_the_saved_model_and_state_recompute_the_prediction_and_the_gates(flags, stateful):
     arrays = watched_run("--epochs", 8, "--gates", "--hidden-size", 12, *flags)  # what results.npz holds
-    time_size = int(arrays["time_size"])
+    time_size = int(arrays["settings/time_size"])
     assert arrays["prediction_h0"].shape == arrays["prediction_c0"].shape == (10, 12)
     if not stateful:
         assert not arrays["prediction_h0"].any() and not arrays["prediction_c0"].any()
-    series, gates = recompute(arrays, time_size, int(arrays["batch_size"]), stateful)
+    series, gates = recompute(arrays, time_size, int(arrays["settings/batch_size"]), stateful)
     np.testing.assert_allclose(series, arrays["prediction"], atol=1e-5)
     for name in GATE_NAMES:
         assert arrays[name].shape == (m.N_POINTS - time_size, 12)
@@ -152,12 +162,10 @@ def test_a_one_epoch_gif_shows_its_one_loss(run_main, tmp_path):
 
 
 def test_the_watching_figures_say_what_they_show():
-    s = m.parse(["--no-show", "--epochs", "8", "--snapshots", "5", "--gates", "--hidden-size", "1", "--future", "20"])
-    snapshots = m.Snapshots(s)
-    r = m.run(s, s.seed, snapshots)
-    learning = m.plot_learning(s, r, snapshots)
+    s, r = watched("--no-show", "--epochs", "8", "--snapshots", "5", "--gates", "--hidden-size", "1", "--future", "20")
+    learning = m.plot_learning(s, r)
     wave, loss = learning.axes
-    assert wave.get_title().startswith("Closed-loop prediction at 5 snapshots during 8 epochs of training")
+    assert wave.get_title().startswith("The closed-loop prediction at 5 snapshots during 8 epochs of training")
     assert "end of the data" in [text.get_text() for text in wave.get_legend().get_texts()]
     learning.canvas.draw()
     labels = [label.get_text() for label in loss.get_xticklabels(which="both") if label.get_text()]
@@ -169,6 +177,9 @@ def test_the_watching_figures_say_what_they_show():
         low, high = ax.get_ylim()
         assert all(tick == int(tick) for tick in ax.get_yticks() if low <= tick <= high)  # units are whole
     assert "epochs=8" in gates.axes[0].get_title()
+    one = m.plot_learning(*watched("--no-show", "--epochs", "1", "--snapshots", "3"))
+    assert "at 1 snapshot during 1 epoch of training" in one.axes[0].get_title()  # singular, one epoch
+    assert one.axes[1].get_yscale() == "linear"  # one loss: no log axis of meaningless decades
 
 
 @pytest.mark.parametrize("cell, gates", [("rnn", ["hidden"]), ("gru", ["gate_z", "gate_r", "candidate", "hidden"])])
@@ -180,7 +191,7 @@ def test_the_other_cells_save_their_weights_their_state_and_their_gates(run_main
     k = {"rnn": 1, "gru": 3}[cell]
     assert arrays[f"{cell}_Wx"].shape == (1, k * 8) and arrays[f"{cell}_Wh"].shape == (8, k * 8)
     assert "lstm_Wx" not in arrays.files and "prediction_c0" not in arrays.files
-    assert arrays["prediction_h0"].shape == (10, 8) and str(arrays["cell"]) == cell
+    assert arrays["prediction_h0"].shape == (10, 8) and str(arrays["settings/cell"]) == cell
     for name in gates:
         assert arrays[name].shape == (m.N_POINTS - 10, 8)
     assert arrays["gradient_flow"].shape == arrays["gradient_flow_initial"].shape == (100,)
