@@ -231,3 +231,60 @@ def test_a_diverging_loss_is_printed_readably(capsys):
     report(5, 1.234567e25)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("| loss 0.673700") and lines[1].endswith("| loss 1.235e+25")
+
+
+def test_every_npz_holds_numbers_or_plain_strings_and_the_settings_apart_from_the_arrays(run_main, tmp_path):
+    """Every .npz loads with allow_pickle=False; no array takes a setting's name (settings/NAME): with --gates
+    on an LSTM, `cell` is the recorded cell state and settings/cell the setting."""
+    assert run_main("--epochs", 3, "--gates", "--gradient-flow", "--snapshots", 2, "--quiet", "--out",
+                    tmp_path / "run")[0] == 0
+    assert run_main("--grid", "max-grad=none,0.25", "future=0,3", "--seeds", 1, "--epochs", 2, "--quiet",
+                    "--out", tmp_path / "grid")[0] == 0
+    assert run_main("--seeds", 1, 2, "--epochs", 2, "--quiet", "--out", tmp_path / "sweep")[0] == 0
+    for path in (tmp_path / "run" / "results.npz", tmp_path / "grid" / "grid.npz", tmp_path / "sweep" / "sweep.npz"):
+        with np.load(path, allow_pickle=False) as arrays:
+            for key in arrays.files:
+                assert arrays[key].dtype.kind in "biufU", (path.name, key, arrays[key].dtype)
+            assert {f"settings/{name}" for name in m.SETTING} <= set(arrays.files)
+    run = np.load(tmp_path / "run" / "results.npz")
+    assert str(run["settings/cell"]) == "lstm" and run["cell"].shape == (m.N_POINTS - 10, 45)
+    grid = np.load(tmp_path / "grid" / "grid.npz")
+    assert np.isnan(grid["max_grad"]).sum() == 2 and set(grid["max_grad"][~np.isnan(grid["max_grad"])]) == {0.25}
+
+
+def test_a_grid_over_future_writes_its_three_files_with_every_prediction(run_main, tmp_path):
+    status, out, err = run_main("--grid", "future=0,3", "--seeds", 1, "--epochs", 2, "--quiet")
+    assert status == 0, err
+    folder = tmp_path / "results"
+    assert {"grid.csv", "grid.npz", "grid.png"} <= names(folder)
+    arrays = np.load(folder / "grid.npz")
+    assert arrays["prediction"].shape == (2, m.N_POINTS + 3) and arrays["x"].shape == (m.N_POINTS + 3,)
+    short, long = arrays["prediction"][list(arrays["future"]).index(0)], arrays["prediction"][list(arrays["future"]).index(3)]
+    assert np.isnan(short[m.N_POINTS:]).all() and np.isfinite(long).all()
+    assert np.isnan(arrays["future_rmse"][list(arrays["future"]).index(0)])  # no future: no score, not 0
+    with open(folder / "grid.csv") as f:
+        assert "future_rmse" in f.readline()
+
+
+def test_a_diverged_runs_loss_figure_says_so(run_main, tmp_path):
+    assert run_main("--lr", 1, "--epochs", 5, "--quiet")[0] == 1
+    s = settings("--lr", 1)
+    fig = m.plot_loss(s, SimpleNamespace(loss=np.array([0.7]), seed=773, status="diverged"))
+    assert any("diverged in epoch 2" in text.get_text() for text in fig.axes[0].texts)
+
+
+def test_ten_sweep_models_get_ten_distinct_colours_and_eleven_a_colour_scale():
+    lines = [line for line in m.plot_sweep(settings(), fake_runs(10)).axes[0].get_lines() if "seed" in line.get_label()]
+    assert len({line.get_color() for line in lines}) == 10
+    assert len(m.plot_sweep(settings(), fake_runs(11)).axes) == 2  # the RMSE colour bar
+
+
+def test_the_cell_state_is_coloured_to_where_most_of_it_is():
+    s = settings("--epochs", 5, "--gates")
+    gates = m.Gates()
+    r = m.run(s, s.seed, after_step=gates)
+    r.gates = gates.arrays()
+    r.gates["cell"][0, 0] = 50  # one outlier must not wash out the rest
+    fig = m.plot_gates(s, r)
+    image = next(ax for ax in fig.axes if ax.get_ylabel().startswith("cell state")).images[0]
+    assert image.get_clim()[1] == pytest.approx(np.percentile(np.abs(r.gates["cell"]), 98))

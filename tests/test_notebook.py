@@ -2,9 +2,10 @@
 again, sweeps included, main() as a library, and a %run that fails on an edited constant."""
 import os
 
+import numpy as np
 import pytest
 
-from conftest import SCRIPT, edited_script
+from conftest import SCRIPT, edited_script, run_with_flags
 
 pytestmark = pytest.mark.slow
 
@@ -18,6 +19,12 @@ def notebook_cells(out, broken):
         f"%run {SCRIPT} --seeds 1 2 --epochs 2 --out {out}/sweep-again",
         f"import train_sin_lstm\ntrain_sin_lstm.main(['--epochs', '2', '--no-show', '--out', {str(out / 'main')!r}])",
         f"%run {broken}",
+        f"train_sin_lstm.EPOCHS, train_sin_lstm.OUT_DIR = 2, {str(out / 'defaults')!r}\n"
+        "print('status', train_sin_lstm.main())  # no arguments: the defaults, not the kernel's command line",
+        f"train_sin_lstm.NOISE, train_sin_lstm.EPOCHS = 0.3, 5  # constants edited in the session\n"
+        f"print('sweep', train_sin_lstm.main(['--seeds', '773', '--no-show', '--out', {str(out / 'noisy-sweep')!r}]))\n"
+        f"print('single', train_sin_lstm.main(['--no-show', '--out', {str(out / 'noisy-run')!r}]))\n"
+        "train_sin_lstm.NOISE, train_sin_lstm.EPOCHS = 0.05, 301",
         "import matplotlib.pyplot as plt\n"
         "print('open figures:', plt.get_fignums(), 'newly frozen:', gc.get_freeze_count() - frozen,\n"
         "      'blocked:', sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])),\n"
@@ -41,7 +48,7 @@ def test_a_notebook_runs_the_script_again_and_again_and_stays_interruptible(tmp_
     def text(cell):
         return "".join(output.get("text", "") for output in cell.outputs if output["output_type"] == "stream")
 
-    setup, run, run_again, sweep, sweep_again, main, failed, state = notebook.cells
+    setup, run, run_again, sweep, sweep_again, main, failed, defaults, noisy, state = notebook.cells
     for cell in (run, run_again):
         assert images(cell) == 2  # loss and waveform, each once
         assert "| epoch 3 / 3" in text(cell) and "wrote " in text(cell)
@@ -51,6 +58,13 @@ def test_a_notebook_runs_the_script_again_and_again_and_stays_interruptible(tmp_
         assert images(cell) == 1 and "seed 2: loss" in text(cell), cell.outputs
     assert images(main) == 0 and "final loss" in text(main)
     assert any(output.get("ename") == "NameError" for output in failed.outputs)
+    assert "status 0" in text(defaults) and "| epoch 2 / 2" in text(defaults), defaults.outputs
+    assert {"results.npz", "loss.png", "waveform.png"} <= set(os.listdir(tmp_path / "defaults"))
+    assert "sweep 0" in text(noisy) and "single 0" in text(noisy), noisy.outputs
+    swept, single = np.load(tmp_path / "noisy-sweep" / "sweep.npz"), np.load(tmp_path / "noisy-run" / "results.npz")
+    assert float(swept["settings/noise"]) == float(single["settings/noise"]) == 0.3  # what was trained, recorded
+    assert float(swept["final_loss"][0]) == pytest.approx(float(single["final_loss"]), rel=1e-6)  # a spawned worker
+    assert float(single["final_loss"]) != pytest.approx(run_with_flags("--epochs", 5).loss[-1], rel=1e-3)
     assert "DeprecationWarning" not in str(notebook.cells)
     assert text(state).strip() == "open figures: [] newly frozen: 0 blocked: [] SIGINT: True"
     assert {"results.npz", "loss.png", "waveform.png"} <= set(os.listdir(tmp_path / "run-again"))

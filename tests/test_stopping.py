@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -99,16 +100,86 @@ def test_a_stop_while_the_gif_is_written_leaves_it_out_and_everything_else_saved
     assert "learning.gif" not in np.load(tmp_path / "results.npz")["files"].tolist()
 
 
-def test_term_during_a_sweep_saves_every_model(tmp_path):
-    process = start_script("--seeds", 1, 2, 3, "--epochs", 100000, "--out", tmp_path)
-    wait_for_training(process, 2)
-    process.send_signal(signal.SIGTERM)
+def send(process, signum, to):
+    """signum to the process alone, or to its whole process group as a terminal sends Ctrl-C (the process must
+    have been started in a session of its own: start_new_session=True)."""
+    if to == "the group":
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+
+
+@pytest.mark.parametrize("to", ["the process", "the group"])
+def test_a_stop_during_the_prediction_ends_it_there_and_saves_the_points_so_far(tmp_path, to):
+    process = start_script("--hidden-size", 256, "--epochs", 1, "--future", 10000, "--out", tmp_path,
+                           start_new_session=True)
+    read_until(process, "| epoch 1 / 1")  # training is over; the prediction of 10091 points takes a minute
+    time.sleep(1)
+    started = time.monotonic()
+    send(process, signal.SIGINT, to)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and time.monotonic() - started < 15
+    assert err.startswith("interrupted during the closed-loop prediction, after ") and len(err.splitlines()) == 1
+    r = np.load(tmp_path / "results.npz")
+    generated = int(np.isfinite(r["prediction"]).sum()) - 10
+    assert 0 < generated < m.N_POINTS - 10 + 10000 and f"after {generated} of 10091 points" in err
+    assert str(r["status"]) == "done" and np.isnan(r["future_rmse"])  # trained; the future not all drawn: no score
+
+
+def test_the_first_of_two_stop_signals_names_the_stop_and_its_exit_status(tmp_path):
+    process = start_script("--epochs", 100000, "--out", tmp_path, start_new_session=True)
+    read_until(process, "| epoch")
+    send(process, signal.SIGINT, "the group")
+    send(process, signal.SIGTERM, "the process")
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 143
-    assert err.startswith("terminated: ") and len(err.splitlines()) == 1, err
+    assert process.returncode == 130 and err.startswith("interrupted in epoch "), err
+    assert str(np.load(tmp_path / "results.npz")["status"]) == "interrupted"
+
+
+def test_ctrl_c_during_training_keeps_the_animation_of_the_snapshots_taken(tmp_path):
+    process = start_script("--epochs", 3000, "--snapshots", 200, "--animate", "--fast", "--out", tmp_path,
+                           start_new_session=True)
+    read_until(process, "| epoch  300 / 3000")
+    send(process, signal.SIGINT, "the group")
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and err.endswith(": saved the model as it stands\n"), err
+    r = np.load(tmp_path / "results.npz")
+    assert "learning.gif" in r["files"].tolist() and os.path.getsize(tmp_path / "learning.gif") > 0
+    wrote = next(line for line in out.splitlines() if "wrote " in line)
+    assert wrote.count("results.npz") == 1 and "learning.gif" in wrote
+    from PIL import Image
+    with Image.open(tmp_path / "learning.gif") as gif:
+        assert gif.n_frames == len(r["snapshot_epochs"]) > 0
+
+
+@pytest.mark.parametrize("to", ["the process", "the group"])
+def test_a_stop_during_a_sweep_saves_every_model(tmp_path, to):
+    process = start_script("--seeds", 1, 2, 3, "--epochs", 100000, "--out", tmp_path, start_new_session=True)
+    wait_for_training(process, 2)
+    send(process, signal.SIGTERM if to == "the process" else signal.SIGINT, to)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == (143 if to == "the process" else 130)
+    assert err.startswith("terminated: " if to == "the process" else "interrupted: ") and len(err.splitlines()) == 1, err
     assert sum(" interrupted in epoch " in line for line in out.splitlines()) == 2  # the two that were training
     assert {"sweep.csv", "sweep.npz", "sweep.png"} <= set(os.listdir(tmp_path))
     assert set(np.load(tmp_path / "sweep.npz")["status"]) == {"interrupted"}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_worker_killed_as_by_the_oom_killer_costs_only_its_model(tmp_path):
+    process = start_script("--seeds", 1, 2, 3, "--epochs", 1500, "--fast", "--out", tmp_path)
+    workers = wait_for_training(process, 2)
+    os.kill(workers[0], signal.SIGKILL)
+    out, err = process.communicate(timeout=180)
+    assert process.returncode == 1 and "Traceback" not in err, err
+    assert err.splitlines() == ["1 of 3 models failed (their worker process died); the others are saved"]
+    assert "failed, its worker process ended (exit code -9) before sending its model" in out
+    sweep = np.load(tmp_path / "sweep.npz")
+    assert sorted(sweep["status"].tolist()) == ["done", "done", "failed"]
+    done = sweep["status"] == "done"
+    assert np.isfinite(sweep["prediction"][done]).all() and np.isnan(sweep["prediction"][~done]).all()
+    assert {"sweep.csv", "sweep.png"} <= set(os.listdir(tmp_path))
+    assert not children(process.pid)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
