@@ -917,7 +917,7 @@ class Snapshots:
             series = generate(model, clean[:self.s.time_size], len(x), self.s.batch_size,
                               should_stop=self.should_stop)
             layer.set_state(*state)
-            if not np.isnan(series[-1]):
+            if self.should_stop is None or not self.should_stop():
                 self.taken.append(epoch)
                 self.series.append(series)
 
