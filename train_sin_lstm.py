@@ -725,6 +725,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 
+
 # ----------------------------------------------------------------------------------------------------------
 # Speed appendix (--fast): the book's TimeLSTM, rearranged.
 # ----------------------------------------------------------------------------------------------------------
@@ -1505,7 +1506,7 @@ def train_models(jobs, stop, on_done):
         return done
     if stop.requested():  # a signal that came before the Event
         stop.event.set()
-    waiting, running = list(enumerate(jobs)), {}  # running: {process sentinel: (k, process, connection)}
+    waiting, running = list(enumerate(jobs)), {}  # running: {connection: (k, process)}
     try:
         while running or (waiting and not stop.requested()):
             while waiting and len(running) < (os.cpu_count() or 1) and not stop.requested():
@@ -1514,24 +1515,19 @@ def train_models(jobs, stop, on_done):
                 process = context.Process(target=train_worker, daemon=True,
                                           args=(send, settings, seed, stop.event, os.getpid()))
                 process.start()
-                send.close()
-                running[process.sentinel] = (k, process, receive)
-            ready = wait(list(running) + [receive for _, _, receive in running.values()])
-            for sentinel in list(running):
-                k, process, receive = running[sentinel]
-                if receive in ready or sentinel in ready:
-                    # what a worker sends is in the pipe before it exits: an exit with nothing to read is a death
-                    try:
-                        r = receive.recv() if receive.poll() else None
-                    except EOFError:
-                        r = None
-                    process.join()
-                    r = r or failed_model(*jobs[k], process.exitcode)
-                    del running[sentinel]
-                    done[k] = r
-                    on_done(k, r)
+                send.close()  # the worker's end is now the only one: when it dies, the pipe ends
+                running[receive] = (k, process)
+            for receive in wait(list(running)):
+                k, process = running.pop(receive)
+                try:
+                    r = receive.recv()
+                except EOFError:  # the worker died before sending its model
+                    r = None
+                process.join()
+                done[k] = r or failed_model(*jobs[k], process.exitcode)
+                on_done(k, done[k])
     finally:
-        for k, process, receive in running.values():  # only when this process itself fails
+        for k, process in running.values():  # only when this process itself fails
             process.terminate()
             process.join()
     return dict(sorted(done.items()))
@@ -1739,8 +1735,7 @@ def plot_grid(s, rows, names):
     shaded = "; shaded: the defaults" if defaults in settings else ""
     left_out = f"; {plural(unfinished, 'unfinished model')} left out" if unfinished else ""
     axes[0].set_title(f"Each seed's closed-loop RMSE (dots) and their mean +- std (diamonds)\nseeds {seeds}"
-                 f"{shaded}{left_out}\n"
-                 f"varied: {', '.join(names)}; the rest:\n{fixed}", fontsize=9)
+                      f"{shaded}{left_out}\nvaried: {', '.join(names)}; the rest:\n{fixed}", fontsize=9)
     return fig
 
 
