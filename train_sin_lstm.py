@@ -611,8 +611,8 @@ def rmse(a, b):
 def run(s, seed, after_epoch=None, stop_requests=None, after_step=None):
     """One experiment with settings s, in the order of the original program.  after_epoch(epoch, loss, model)
     is called after every epoch, after_step(model) after every predicted value; stop_requests() (how many
-    stops were asked for) after every minibatch and before every predicted value: training stops at the
-    first, the prediction at one that comes while it runs.  Returns the trained model and what it did."""
+    stops were asked for) after every minibatch and before every predicted value: a stop ends training (then
+    there is no prediction) or the prediction, where they are.  Returns the model and what it did."""
     rng, noisy, xs, ts, model = data_and_model(s, seed)
     optimizer = OPTIMIZERS[s.optimizer](s.lr)
     started = time.perf_counter()
@@ -629,10 +629,8 @@ def run(s, seed, after_epoch=None, stop_requests=None, after_step=None):
             c0 = layer.c.copy() if s.stateful and layer.c is not None else zeros
         x, clean = sample_sine(s, s.future)
         prediction = np.full(len(x), np.nan)
-        if status != "diverged":  # after a stop in training too: it shows the model as it stands
-            asked = stop_requests() if stop_requests else 0
-            prediction = generate(model, clean[:s.time_size], len(x), s.batch_size, after_step,
-                                  stop_requests and (lambda: stop_requests() > asked))
+        if status == "done":
+            prediction = generate(model, clean[:s.time_size], len(x), s.batch_size, after_step, stop_requests)
     T, end = s.time_size, s.n_points
     return SimpleNamespace(
         seed=seed, status=status, loss=np.array(losses), model=model, x=x, clean=clean, noisy=noisy,
@@ -860,7 +858,8 @@ SETTINGS = [
     Setting("fast_lstm", "FAST_LSTM", "--fast", bool, "train the LSTM with FastTimeLSTM: the same numbers to "
             "float rounding, about twice as fast (other cells: no change)", off="--no-fast"),
     Setting("out", "OUT_DIR", "--out", str, "folder for the figures and arrays"),
-    Setting("n_points", "N_POINTS", "", int, low=3),
+    Setting("n_points", "N_POINTS", "", int, low=3, high=100000),
+    Setting("animation_frames", "ANIMATION_FRAMES", "", int, low=1, high=10000),
     Setting("x_min", "X_MIN", "", float),
     Setting("x_max", "X_MAX", "", float, low=lambda s: s.x_min, above=True, note=" (X_MIN)"),
     Setting("noise", "NOISE", "", float, low=0),
@@ -909,7 +908,7 @@ class Snapshots:
 
     def __init__(self, s, should_stop=None):
         self.s, self.should_stop, self.taken, self.series = s, should_stop, [], []
-        self.wanted = set(snapshot_epochs(s.snapshot_count or ANIMATION_FRAMES * s.animate, s.epochs))
+        self.wanted = set(snapshot_epochs(s.snapshot_count or s.animation_frames * s.animate, s.epochs))
 
     def __call__(self, epoch, loss, model):
         if epoch in self.wanted:
@@ -1043,10 +1042,11 @@ class Output:
         if name not in self.written:
             self.written.append(name)
 
-    def arrays(self, name, settings, arrays):
-        """An .npz file of numbers and plain strings: every setting of SETTINGS as settings/NAME (none as nan),
-        then the arrays under their own names."""
-        values = {f"settings/{setting.name}": getattr(settings, setting.name) for setting in SETTINGS}
+    def arrays(self, name, settings, arrays, varied=()):
+        """An .npz file of numbers and plain strings: every setting of SETTINGS as settings/NAME (none as nan)
+        but those a sweep varied (its columns hold them), then the arrays under their own names."""
+        values = {f"settings/{setting.name}": getattr(settings, setting.name) for setting in SETTINGS
+                  if setting.name not in varied}
         values.update(arrays)
         values = {key: np.nan if value is None else value for key, value in values.items()}
         self.write(name, lambda path: np.savez(path, **values))  # the path ends in .npz: kept as it is
@@ -1140,11 +1140,11 @@ def plot_loss_curve(ax, loss, color="tab:blue"):
 def plot_loss(s, r):
     fig, ax = new_figure(s, "Training loss", (7, 4.5))
     plot_loss_curve(ax, r.loss)
-    if r.status == "diverged":
-        ax.text(0.5, 0.5, f"diverged in epoch {len(r.loss) + 1}:\nthe loss stopped being finite\n"
-                f"(the epochs before it are drawn)", transform=ax.transAxes, ha="center", va="center",
-                color="tab:red")
-    elif not len(r.loss):
+    if r.status != "done":
+        what = "the loss stopped being finite" if r.status == "diverged" else "training was stopped"
+        ax.text(0.5, 0.95, f"{r.status} in epoch {len(r.loss) + 1}: {what}", transform=ax.transAxes, ha="center",
+                va="top", color="tab:red")
+    if not len(r.loss):
         ax.text(0.5, 0.5, "no epoch finished", transform=ax.transAxes, ha="center", va="center")
     ax.set_title(f"Training loss, seed {r.seed}\n{settings_text(s)}", fontsize=9)
     return fig
@@ -1158,10 +1158,11 @@ def plot_waveform(s, r):
     ax.plot(x[:T], r.prediction[:T], color="tab:green", lw=4, alpha=0.6, marker="o", ms=7,
             label=f"warm-up: {plural(T, 'clean sample')} given")
     ax.plot(x[T - 1:end], r.prediction[T - 1:end], color="tab:red", lw=1.5,
-            label=f"generated (closed loop), RMSE {r.rmse:.4f}")
+            label=f"generated (closed loop), RMSE {r.rmse:.4f}" if np.isfinite(r.rmse) else "generated (stopped)")
     if len(x) > end:
         ax.plot(x[end - 1:], r.prediction[end - 1:], color="tab:red", lw=1.5, ls="--",
-                label=f"generated past the data ({len(x) - end} steps), RMSE {r.future_rmse:.4f}")
+                label=f"generated past the data ({len(x) - end} steps), RMSE {r.future_rmse:.4f}"
+                if np.isfinite(r.future_rmse) else f"generated past the data (stopped before {len(x) - end} steps)")
     finish_wave_plot(s, ax, x, f"Closed-loop prediction, seed {r.seed}\n{settings_text(s)}", legend_columns=3)
     return fig
 
@@ -1194,8 +1195,10 @@ def plot_learning(s, r):
     wave.set(ylim=(-2, 2), xlabel="x (radians)", ylabel="sin(x)")
     wave.grid(True, alpha=0.3)
     wave.legend(fontsize=8, ncol=2, loc="lower left")
+    ended = "" if r.status == "done" else f" ({r.status} in epoch {len(r.loss) + 1})"
     wave.set_title(f"The closed-loop prediction at {plural(len(epochs), 'snapshot')} during "
-                   f"{plural(len(r.loss), 'epoch')} of training,\nearly (purple) to late (yellow)", fontsize=10)
+                   f"{plural(len(r.loss), 'epoch')} of training{ended}, seed {r.seed},\nearly (purple) to late "
+                   f"(yellow)", fontsize=10)
     plot_loss_curve(loss, r.loss)
     taken = epochs[epochs <= len(r.loss)]
     loss.scatter(taken, r.loss[taken - 1], color=colors[:len(taken)], zorder=3, s=25, edgecolor="black", lw=0.5,
@@ -1326,7 +1329,7 @@ def plot_gradient_flow(s, r):
 RUN_FILES = [  # (file, written when (s, r), what makes it); results.npz first: nothing learned is lost
     ("results.npz", lambda s, r: True, None),
     ("loss.png", lambda s, r: True, plot_loss),
-    ("waveform.png", lambda s, r: r.status != "diverged", plot_waveform),
+    ("waveform.png", lambda s, r: r.status == "done", plot_waveform),
     ("learning.png", lambda s, r: r.snapshots is not None and len(r.snapshots.taken) > 0, plot_learning),
     ("learning.gif", lambda s, r: s.animate and len(r.snapshots.taken) > 0, save_animation),
     ("gates.png", lambda s, r: s.gates and len(r.gates.get("hidden", ())) > 0, plot_gates),
@@ -1336,10 +1339,12 @@ RUN_FILES = [  # (file, written when (s, r), what makes it); results.npz first: 
 
 def save_run(s, r, out, figures, stop):
     """Write the files RUN_FILES says this run writes, appending each figure to figures as it is made (the
-    caller closes them); a stop signal while the GIF is written leaves it out.  Returns the file names."""
+    caller closes them): results.npz first (what was learned is kept, whatever follows), then again at the
+    end, listing the files written.  A stop signal while the GIF is written leaves it out, an earlier run's
+    GIF too.  Returns the file names."""
     names = [name for name, when, _ in RUN_FILES if when(s, r)]
     out.plan(names)
-    out.arrays("results.npz", s, run_arrays(s, r, names))
+    out.arrays("results.npz", s, run_arrays(s, r, ["results.npz"]))
     try:
         for name, _, make in RUN_FILES[1:]:
             if name in names and name.endswith(".gif"):
@@ -1347,13 +1352,14 @@ def save_run(s, r, out, figures, stop):
             elif name in names:
                 figures.append(make(s, r))
                 out.figure(name, figures[-1])
-    except (Stopped, WriteError) as e:  # results.npz then lists the files that were written
-        names = list(out.written)
+    except Stopped:
+        out.plan(out.written)
+    except WriteError:
         with contextlib.suppress(WriteError):
-            out.arrays("results.npz", s, run_arrays(s, r, names))
-        if isinstance(e, WriteError):
-            raise
-    return names
+            out.arrays("results.npz", s, run_arrays(s, r, list(out.written)))
+        raise
+    out.arrays("results.npz", s, run_arrays(s, r, list(out.written)))
+    return list(out.written)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1395,14 +1401,14 @@ class StopSignals:
         return self.count
 
     def said(self, what):
-        """The stop's one line on stderr; its exit status."""
-        print(f"{STOP_WORDS[self.signum]}{what}", file=sys.stderr)
+        """The stop's one line on stderr (if anyone reads it); its exit status."""
+        with contextlib.suppress(BrokenPipeError):
+            print(f"{STOP_WORDS[self.signum]}{what}", file=sys.stderr)
         return 128 + self.signum
 
 
 def smaller_lr_text(lrs):
-    return (f"try a smaller learning rate than --lr {', '.join(f'{lr:g}' for lr in sorted(set(lrs)))} "
-            f"(the default is {SETTING['lr'].default():g})")
+    return f"try a smaller learning rate than --lr {min(lrs):g} (the default is {SETTING['lr'].default():g})"
 
 
 def single_run(s, stop):
@@ -1417,9 +1423,10 @@ def single_run(s, stop):
             hook(epoch, loss, model)
     r = run(s, s.seed, after_epoch, stop.requests, gates)
     r.snapshots, r.gates, r.gradient_flows = snapshots, gates.arrays() if gates else {}, {}
-    if s.gradient_flow and r.status != "diverged":  # at the trained weights, and the initial ones drawn again
-        r.gradient_flows = {"gradient_flow": gradient_flow(s, r.model.params, r.noisy),
-                            "gradient_flow_initial": gradient_flow(s, data_and_model(s, s.seed)[4].params, r.noisy)}
+    if s.gradient_flow and r.status == "done" and not stop.requested():  # trained, and the initial weights again
+        with np.errstate(over="ignore"):
+            r.gradient_flows = {"gradient_flow": gradient_flow(s, r.model.params, r.noisy), "gradient_flow_initial":
+                                gradient_flow(s, data_and_model(s, s.seed)[4].params, r.noisy)}
     generated, asked = int(np.sum(~np.isnan(r.prediction[s.time_size:]))), len(r.x) - s.time_size
     out, figures, epochs = Output(s.out, [name for name, _, _ in RUN_FILES]), [], len(r.loss)
     if epochs:
@@ -1438,11 +1445,10 @@ def single_run(s, stop):
         if stop.requested():
             what = " after training: everything is saved, nothing shown"
             if r.status == "interrupted":
-                what = f" in epoch {epochs + 1}: saved the model as it stands"
-            if generated < asked:
-                what = (f"{what}; a second stop ended its prediction after {generated} of {asked} points"
-                        if r.status == "interrupted" else f" during the closed-loop prediction, after {generated} of "
-                        f"{asked} points: saved the trained model and the points so far")
+                what = f" in epoch {epochs + 1}: saved the model as it stands (no prediction made)"
+            elif generated < asked:
+                what = (f" during the closed-loop prediction, after {generated} of {asked} points: saved the "
+                        f"trained model and the points so far")
             if s.animate and "learning.gif" not in names:
                 what += "; learning.gif left out"
             return stop.said(what)
@@ -1576,7 +1582,7 @@ def sweep(s, stop):
         out.plan(out.owned)
         out.write(f"{kind}.csv", lambda path: write_csv(path, [dict(row, **others) for row in rows]))
         out.arrays(f"{kind}.npz", s, dict(columns, x=longest.x, clean=longest.clean, prediction=predictions,
-                                          files=np.array(out.owned)))
+                                          files=np.array(out.owned)), varied + ["seed"])
         out.figure(f"{kind}.png", figures[0])
         say(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
         failed = [row for row in rows if row["status"] == "failed"]
@@ -1729,11 +1735,13 @@ def plot_grid(s, rows, names):
         handles = [matplotlib.lines.Line2D([], [], color=colors[k % len(colors)], marker="D", ls="")
                    for k in range(len(groups))]
         axes[0].legend(handles, [f"{names[-1]}={value_text(v)}" for v in groups], fontsize=8)
-    unfinished = sum(row["status"] != "done" for row in rows)
+    statuses = [row["status"] for row in rows]
+    unfinished = {status: statuses.count(status) for status in ("diverged", "interrupted", "failed")}
     fixed = settings_text(s, [name for name in SETTING if SETTING[name].grid and name not in names])
     seeds = " ".join(str(seed) for seed in dict.fromkeys(row["seed"] for row in rows))
     shaded = "; shaded: the defaults" if defaults in settings else ""
-    left_out = f"; {plural(unfinished, 'unfinished model')} left out" if unfinished else ""
+    left_out = "".join(f"; {plural(count, 'model')} {status}, left out" for status, count in unfinished.items()
+                       if count)
     axes[0].set_title(f"Each seed's closed-loop RMSE (dots) and their mean +- std (diamonds)\nseeds {seeds}"
                       f"{shaded}{left_out}\nvaried: {', '.join(names)}; the rest:\n{fixed}", fontsize=9)
     return fig
@@ -1814,11 +1822,13 @@ def make_parser():
             p.add_argument(setting.flag, dest=setting.name, type=lambda text, setting=setting: parse_value(
                 setting, text), help=text, metavar="|".join(setting.type) if isinstance(setting.type, tuple)
                 else setting.flag[2:].upper().replace("-", "_"))
-    p.add_argument("--seeds", type=lambda text: parse_value(SETTING["seed"], text), nargs="+", metavar="S",
+    p.add_argument("--seeds", type=lambda text: parse_value(SETTING["seed"], text), nargs="+", action="extend",
+                   metavar="S",
                    help="train one model per seed and compare them: sweep.png, sweep.csv, sweep.npz")
-    p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2", help="train every combination of these values of "
-                   + ", ".join(setting.flag[2:] for setting in SETTINGS if setting.grid) + " with every seed of "
-                   f"--seeds (default {' '.join(map(str, GRID_SEEDS))}): grid.png, grid.csv, grid.npz")
+    gridded = ", ".join(setting.flag[2:] for setting in SETTINGS if setting.grid)
+    p.add_argument("--grid", nargs="+", action="extend", metavar="NAME=V1,V2", help="train every combination of "
+                   f"these values of {gridded} with every seed of --seeds (default {' '.join(map(str, GRID_SEEDS))}): "
+                   "grid.png, grid.csv, grid.npz")
     p.add_argument("--gradcheck", action="store_true", help="check the model's gradients against central "
                    "differences instead of training")
     p.add_argument("--no-show", dest="show", action="store_false", help="only save the figures")
@@ -1841,8 +1851,8 @@ def settings_from(given):
         spans = [[b for _, b in span] for _, span in itertools.groupby(enumerate(batches), lambda kb: kb[1] - kb[0])]
         sizes = ", ".join(f"{span[0]}-{span[-1]}" if len(span) > 1 else str(span[0]) for span in spans)  # 8, 11-50
         raise SettingError(f"--batch-size {B} with --time-size {T}: an epoch takes {M} minibatch{'es' * (M > 1)} "
-                           f"x {B} = {B * M} windows, but {n_inputs} inputs give only {n_inputs - T} windows of {T} "
-                           f"steps; use --time-size {n_inputs - B * M} or less"
+                           f"x {B} = {B * M} windows, but {n_inputs} inputs give only "
+                           f"{plural(n_inputs - T, 'window')} of {T} steps; use --time-size {n_inputs - B * M} or less"
                            + (f", or with --time-size {T} a batch size in {sizes}" if sizes else ""))
     return s
 
@@ -1857,6 +1867,11 @@ def parse(argv):
     for seed in s.seeds or []:
         if problem(SETTING["seed"], seed, s):
             raise SettingError(f"--seeds {seed}: {problem(SETTING['seed'], seed, s)}")
+    if s.seeds and len(set(s.seeds)) < len(s.seeds):
+        raise SettingError(f"--seeds {' '.join(map(str, s.seeds))}: a seed given twice trains the same model twice")
+    if s.grid and not s.seeds and (not GRID_SEEDS or any(problem(SETTING["seed"], seed, s) for seed in GRID_SEEDS)
+                                   or len(set(GRID_SEEDS)) < len(GRID_SEEDS)):
+        raise SettingError(f"GRID_SEEDS = {GRID_SEEDS!r}: must be distinct seeds, whole numbers from 0 to 2**32 - 1")
     several = "--seeds" if s.seeds else "--grid" if s.grid else None
     single = [flag for flag, name in (("--seed", "seed"), ("--snapshots", "snapshot_count"), ("--animate", "animate"),
                                       ("--gates", "gates"), ("--gradient-flow", "gradient_flow")) if name in given]

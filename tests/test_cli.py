@@ -91,7 +91,18 @@ BAD_SETTINGS = [
     (["--grid", "lr=0.1,0.2", "--snapshots", "3"], "--snapshots is for a single run, not with --grid"),
     (["--seeds", "1", "--gradcheck"], "--gradcheck is for a single run, not with --seeds"),
     (["--seed", "5", "--grid", "lr=0.1,0.2"], "--seed is for a single run, not with --grid (give the seeds in"),
+    (["--seeds", "5", "5"], "--seeds 5 5: a seed given twice trains the same model twice"),
+    (["--grid", "lr=0.1", "--grid", "lr=0.2"], "--grid lr=0.2: lr is named twice; give all its values at once"),
 ]
+
+
+@pytest.mark.parametrize("seeds", [(), (-1,), (1, 1)])
+def test_bad_grid_seeds_at_the_top_are_caught_before_a_grid(run_main, tmp_path, monkeypatch, seeds):
+    monkeypatch.setattr(m, "GRID_SEEDS", seeds)
+    status, out, err = run_main("--grid", "lr=0.01,0.02", "--epochs", 1)
+    assert status == 2 and out == "" and not (tmp_path / "results").exists()
+    assert err.splitlines() == [f"train_sin_lstm.py: error: GRID_SEEDS = {seeds!r}: must be distinct seeds, whole "
+                                "numbers from 0 to 2**32 - 1"]
 
 
 @pytest.mark.parametrize("flags, message", BAD_SETTINGS, ids=[" ".join(f) for f, _ in BAD_SETTINGS])
@@ -113,7 +124,8 @@ def test_bad_setting_one_line_exit_2_nothing_written(run_main, tmp_path, flags, 
     ("LOSS", "all", "--loss (LOSS) = 'all': must be one of many-to-one, many-to-many"),
     ("NOISE", -1, "NOISE = -1: must be a finite number of at least 0"),
     ("X_MAX", -10, "X_MAX = -10: must be a finite number above -6.28319 (X_MIN)"),
-    ("N_POINTS", 2, "N_POINTS = 2: must be a whole number of at least 3"),
+    ("N_POINTS", 2, "N_POINTS = 2: must be a whole number from 3 to 100000"),
+    ("ANIMATION_FRAMES", 0, "ANIMATION_FRAMES = 0: must be a whole number from 1 to 10000"),
     ("GPU", True, "GPU = True: must be False: this script runs on the CPU only"),
     ("FAST_LSTM", 1, "--fast (FAST_LSTM) = 1: must be true or false"),
 ])

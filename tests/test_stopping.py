@@ -68,27 +68,35 @@ def test_a_stop_signal_saves_the_model_as_it_stands(tmp_path, name, status, word
     process.send_signal(getattr(signal, name))
     out, err = process.communicate(timeout=60)
     assert process.returncode == status
-    assert err.startswith(f"{word} in epoch ") and err.endswith(": saved the model as it stands\n"), err
+    assert err.startswith(f"{word} in epoch ") and err.endswith(": saved the model as it stands (no prediction made)\n")
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     r = np.load(tmp_path / "results.npz")
     assert str(r["status"]) == "interrupted" and 0 < len(r["loss"]) < 100000
-    assert np.isfinite(r["prediction"]).all()
-    assert {"loss.png", "waveform.png"} <= set(os.listdir(tmp_path))
+    assert np.isnan(r["prediction"][10:]).all() and r["lstm_Wh"].shape == (45, 180)  # the model, to predict with
+    assert set(os.listdir(tmp_path)) == {"results.npz", "loss.png"}
     assert f"(epoch {len(r['loss'])})" in out
 
 
 def test_ctrl_c_after_training_still_ends_the_run_with_everything_saved(tmp_path):
+    """Ctrl-C as the last epoch is printed: it lands in the short prediction or in the saving after it."""
     process = start_script("--epochs", 30, "--out", tmp_path)
     read_until(process, "| epoch 30 / 30")
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert err == "interrupted after training: everything is saved, nothing shown\n"
-    assert str(np.load(tmp_path / "results.npz")["status"]) == "done"
+    assert process.returncode == 130 and len(err.splitlines()) == 1
+    r = np.load(tmp_path / "results.npz")
+    generated = int(np.isfinite(r["prediction"]).sum()) - 10
+    if generated == 91:
+        assert err == "interrupted after training: everything is saved, nothing shown\n"
+    else:
+        assert err == (f"interrupted during the closed-loop prediction, after {generated} of 91 points: saved the "
+                       "trained model and the points so far\n")
+    assert str(r["status"]) == "done"
     assert {"loss.png", "waveform.png"} <= set(os.listdir(tmp_path))
 
 
 def test_a_stop_while_the_gif_is_written_leaves_it_out_and_everything_else_saved(tmp_path):
+    (tmp_path / "learning.gif").write_text("an earlier run's")  # must not pass for this run's
     process = start_script("--epochs", 40, "--snapshots", 40, "--animate", "--quiet", "--out", tmp_path)
     wait_until(lambda: any(name.startswith(".learning.gif.") for name in os.listdir(tmp_path)), 120,
                "the GIF's writing")
@@ -136,13 +144,23 @@ def test_the_first_of_two_stop_signals_names_the_stop_and_its_exit_status(tmp_pa
     assert str(np.load(tmp_path / "results.npz")["status"]) == "interrupted"
 
 
+def test_a_stop_with_no_one_reading_stderr_still_exits_with_the_signals_status(tmp_path):
+    process = start_script("--epochs", 100000, "--out", tmp_path)
+    read_until(process, "| epoch")
+    process.stderr.close()  # as `2>&1 | head -1`: the reader of the stop's line is gone
+    process.send_signal(signal.SIGINT)
+    process.stdout.read()
+    assert process.wait(timeout=60) == 130
+    assert str(np.load(tmp_path / "results.npz")["status"]) == "interrupted"
+
+
 def test_ctrl_c_during_training_keeps_the_animation_of_the_snapshots_taken(tmp_path):
     process = start_script("--epochs", 3000, "--snapshots", 200, "--animate", "--fast", "--out", tmp_path,
                            start_new_session=True)
     read_until(process, "| epoch  300 / 3000")
     send(process, signal.SIGINT, "the group")
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 130 and err.endswith(": saved the model as it stands\n"), err
+    assert process.returncode == 130 and err.endswith(": saved the model as it stands (no prediction made)\n"), err
     r = np.load(tmp_path / "results.npz")
     assert "learning.gif" in r["files"].tolist() and os.path.getsize(tmp_path / "learning.gif") > 0
     wrote = next(line for line in out.splitlines() if "wrote " in line)

@@ -158,7 +158,8 @@ def test_the_grid_figure_sorts_numbers_marks_the_defaults_and_says_what_it_leave
     assert [label.get_text() for label in ax.get_xticklabels()] == ["lr=0.008", "lr=5", "lr=10", "lr=100", "lr=1000"]
     shaded = [patch for patch in ax.patches if patch.get_x() < 0.5]  # the script's default, lr 0.008, first
     assert len(ax.patches) == 1 and shaded
-    assert "2 unfinished models left out" in " ".join(ax.get_title().split())  # on whatever lines it wraps to
+    title = " ".join(ax.get_title().split())  # on whatever lines it wraps to
+    assert "1 model diverged, left out; 1 model interrupted, left out" in title
     assert ax.get_legend() is None  # one varied setting: no colours to explain; what is left out is in the title
     assert [text.get_position()[0] for text in ax.texts if "no model" in text.get_text()] == [4]  # lr=1000's column
     dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
