@@ -1672,16 +1672,16 @@ LEGEND_ENTRIES = 10  # a sweep with more models colours them by RMSE and names o
 def plot_sweep(s, runs):
     """Every model's prediction over the clean sine: one legend entry each, in tab10's distinct colours, for
     LEGEND_ENTRIES models or fewer; past that, coloured by RMSE on a scale, the best and the worst named.
-    Unfinished models are dashed."""
+    A model that did not finish training has no prediction: the legend names it."""
     import matplotlib
     fig, ax = new_figure(s, "Closed-loop predictions, one model per seed", (9, 6.5))
     ax.plot(runs[0].x, runs[0].clean, color="black", lw=2.5, label="clean sine")
     ranked = sorted((r for r in runs if np.isfinite(r.rmse)), key=lambda r: r.rmse)
 
     def draw(r, color, prefix=None, **style):
-        ax.plot(r.x, r.prediction, color=color, ls="-" if r.status == "done" else "--", **style,
-                label=None if prefix is None else f"{prefix}seed {r.seed}: RMSE {r.rmse:.3f}"
-                + ("" if r.status == "done" else f" ({r.status})"))
+        result = f"RMSE {r.rmse:.3f}" if r.status == "done" else f"{r.status}, no prediction"
+        label = f"{prefix}seed {r.seed}: {result}"
+        ax.plot(r.x, r.prediction, color=color, **style, label=None if prefix is None else label)
     if len(runs) <= LEGEND_ENTRIES:
         for r, color in zip(runs, matplotlib.colormaps["tab10"].colors):
             draw(r, color, "", lw=1)
@@ -1693,7 +1693,8 @@ def plot_sweep(s, runs):
             draw(r, cmap(norm(r.rmse)), word, lw=2)
         fig.colorbar(matplotlib.cm.ScalarMappable(norm, cmap), ax=ax, label="closed-loop RMSE", pad=0.01)
     ax.axvline(runs[0].x[s.time_size - 1], color="0.3", lw=0.8, ls=":", label="end of the warm-up")
-    unfinished = " (dashed: training did not finish)" if any(r.status != "done" for r in runs) else ""
+    unfinished = sum(r.status != "done" for r in runs)
+    unfinished = f" ({unfinished} of them did not finish: no prediction)" if unfinished else ""
     finish_wave_plot(s, ax, runs[0].x, f"Closed-loop predictions, {plural(len(runs), 'model')}, one per seed"
                      f"{unfinished}\n{settings_text(s)}", legend_columns=4)
     return fig

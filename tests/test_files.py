@@ -152,9 +152,9 @@ def test_a_sweep_figure_marks_the_end_of_the_data_and_the_unfinished_models():
     runs = fake_runs(2, m.N_POINTS + 20)
     runs[1].status = "interrupted"
     fig = m.plot_sweep(settings("--future", 20), runs)
-    assert "end of the data" in legend_labels(fig) and "seed 1: RMSE 0.010 (interrupted)" in legend_labels(fig)
-    assert [line.get_linestyle() for line in fig.axes[0].get_lines()[1:3]] == ["-", "--"]
-    assert "dashed: training did not finish" in fig.axes[0].get_title()
+    assert "end of the data" in legend_labels(fig) and "seed 1: interrupted, no prediction" in legend_labels(fig)
+    assert "seed 0: RMSE 0.000" in legend_labels(fig)
+    assert "(1 of them did not finish: no prediction)" in fig.axes[0].get_title()
 
 
 @pytest.mark.parametrize("losses", [[0.67], [0.67, 0.25], [0.67, 0.02], []])
