@@ -444,7 +444,7 @@ class TimeRNN:
             self.grads[k][...] = grad
         return dxs
 
-    def set_state(self, h, c=None):  # c: for the same call as TimeLSTM's; an RNN has no cell state
+    def set_state(self, h):
         self.h = h
 
     def reset_state(self):
@@ -672,7 +672,10 @@ def model_gradient_errors(model, xs, ts, h0=None, c0=None, report=None):
     """Relative error of backward's gradient of the loss for each of model.params, every evaluation from the
     state (h0, c0) (zeros when None); report(k, error) as soon as parameter k is checked."""
     def loss():
-        model.recurrent.set_state(h0, c0)
+        if c0 is None:
+            model.recurrent.set_state(h0)  # TimeRNN's state is h alone
+        else:
+            model.recurrent.set_state(h0, c0)
         return model.forward(xs, ts)
     loss()
     model.backward()
@@ -913,7 +916,7 @@ class Snapshots:
     def __call__(self, epoch, loss, model):
         if epoch in self.wanted:
             layer, (x, clean) = model.recurrent, sample_sine(self.s, self.s.future)
-            state = (layer.h, getattr(layer, "c", None))  # (TimeRNN has no c)
+            state = (layer.h, layer.c) if isinstance(layer, TimeLSTM) else (layer.h,)  # TimeRNN has no c
             series = generate(model, clean[:self.s.time_size], len(x), self.s.batch_size,
                               should_stop=self.should_stop)
             layer.set_state(*state)
