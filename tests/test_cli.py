@@ -138,7 +138,8 @@ def test_bad_constant_at_the_top_is_caught(run_main, tmp_path, monkeypatch, cons
 
 
 @pytest.mark.parametrize("out, message", [("a_file/results", "cannot write there (Not a directory)"),
-                                          ("a_file", "that is a file; give a folder")])
+                                          ("a_file", "that is a file; give a folder"),
+                                          ("/proc", "cannot write there")])  # a folder that exists, not writable
 def test_an_output_folder_that_cannot_be_one_is_refused_before_training(run_main, tmp_path, out, message):
     (tmp_path / "a_file").write_text("")
     status, out, err = run_main("--out", tmp_path / out)
@@ -146,14 +147,17 @@ def test_an_output_folder_that_cannot_be_one_is_refused_before_training(run_main
     assert "--out" in err and message in err
 
 
-def test_divergence_stops_says_so_and_keeps_the_loss(run_main, tmp_path):
-    status, out, err = run_main("--lr", 1, "--epochs", 50)
+@pytest.mark.parametrize("lr, epoch", [(1, 2), (0.3, 3)])  # 0.3: the loss overflows to inf, not nan
+def test_divergence_stops_says_so_and_keeps_the_loss(run_main, tmp_path, lr, epoch):
+    status, out, err = run_main("--lr", lr, "--epochs", 50, "--gates")
     assert status == 1
-    assert err.splitlines() == ["training diverged: the loss stopped being finite in epoch 2; try a smaller "
-                                "learning rate than --lr 1 (the default is 0.008)"]  # no NumPy warnings either
+    assert err.splitlines() == [f"training diverged: the loss stopped being finite in epoch {epoch}; try a smaller "
+                                f"learning rate than --lr {lr:g} (the default is 0.008)"]  # no NumPy warnings either
     r = np.load(tmp_path / "results" / "results.npz")
-    assert r["loss"].shape == (1,) and str(r["status"]) == "diverged"
-    assert (tmp_path / "results" / "loss.png").exists()
+    assert r["loss"].shape == (epoch - 1,) and np.isfinite(r["loss"]).all() and str(r["status"]) == "diverged"
+    assert f"final loss {r['loss'][-1]:.6g} (epoch {epoch - 1})" in out and "RMSE" not in out
+    assert set(os.listdir(tmp_path / "results")) == {"results.npz", "loss.png"}  # no gates of a model that diverged
+    assert "gate_f" not in r.files
 
 
 NO_MATPLOTLIB = '''\

@@ -199,3 +199,39 @@ def test_the_other_cells_save_their_weights_their_state_and_their_gates(run_main
     s = m.parse(["--cell", cell, "--hidden-size", "8"])
     initial = m.data_and_model(s, s.seed)  # the initial weights, drawn again
     np.testing.assert_allclose(arrays["gradient_flow_initial"], m.gradient_flow(s, initial[4].params, initial[1]))
+
+
+@pytest.mark.parametrize("flags", [[], ["--future", 7, "--time-size", 4]])
+def test_the_printed_and_saved_rmse_is_the_saved_predictions_against_the_clean_sine(run_main, tmp_path, flags):
+    status, out, err = run_main("--epochs", 4, "--quiet", *flags)
+    assert status == 0, err
+    r = np.load(tmp_path / "results" / "results.npz")
+    T, end = int(r["settings/time_size"]), m.N_POINTS
+    rmse = np.sqrt(np.mean((r["prediction"][T:end] - np.sin(r["x"][T:end])) ** 2))
+    assert float(r["rmse"]) == pytest.approx(rmse, rel=1e-12)
+    assert f"over the {end - T} generated points: {rmse:.4f}" in out
+    if flags:
+        future = np.sqrt(np.mean((r["prediction"][end:] - np.sin(r["x"][end:])) ** 2))
+        assert len(r["prediction"]) == end + 7 and float(r["future_rmse"]) == pytest.approx(future, rel=1e-12)
+        assert f"over the 7 points past the data: {future:.4f}" in out
+    else:
+        assert np.isnan(r["future_rmse"]) and "past the data" not in out
+
+
+def test_the_gradient_check_starts_from_the_state_training_carries_in(monkeypatch, capsys):
+    """Stateful, the check runs from the state the batch before leaves (h0, c0 not zero), as training does."""
+    seen, check = [], m.model_gradient_errors
+
+    def watched_check(model, xs, ts, h0, c0, report):
+        seen.append((h0, c0))
+        return check(model, xs, ts, h0, c0, report)
+    monkeypatch.setattr(m, "model_gradient_errors", watched_check)
+    s = m.parse(["--gradcheck", "--hidden-size", "3", "--batch-size", "5", "--time-size", "4"])
+    assert m.gradient_check(s) == 0
+    (h0, c0), = seen
+    rng, noisy, xs, ts, model = m.data_and_model(s, s.seed, np.float64)
+    model.predict(xs[-5:])  # the windows before the checked ones
+    np.testing.assert_array_equal(h0, model.recurrent.h)
+    np.testing.assert_array_equal(c0, model.recurrent.c)
+    assert np.abs(h0).min() > 0
+    assert "5 of 5 within 1e-06" in capsys.readouterr().out
