@@ -128,7 +128,15 @@ def test_bad_setting_one_line_exit_2_nothing_written(run_main, tmp_path, flags, 
     ("ANIMATION_FRAMES", 0, "ANIMATION_FRAMES = 0: must be a whole number from 1 to 10000"),
     ("GPU", True, "GPU = True: must be False: this script runs on the CPU only"),
     ("FAST_LSTM", 1, "--fast (FAST_LSTM) = 1: must be true or false"),
+    ("EPOCHS", True, "--epochs (EPOCHS) = True: must be a whole number"),  # True is 1 to Python, not to a learner
+    ("GPU", 0, "GPU = 0: must be False"),
 ])
+
+
+def test_an_empty_out_dir_at_the_top_is_caught(monkeypatch, capsys):
+    monkeypatch.setattr(m, "OUT_DIR", "")
+    assert m.main(["--epochs", "1", "--no-show"]) == 2
+    assert capsys.readouterr().err == "train_sin_lstm.py: error: --out (OUT_DIR) = '': must be a name\n"
 def test_bad_constant_at_the_top_is_caught(run_main, tmp_path, monkeypatch, constant, value, message):
     monkeypatch.setattr(m, constant, value)
     status, out, err = run_main()

@@ -157,7 +157,7 @@ def test_a_sweep_figure_marks_the_end_of_the_data_and_the_unfinished_models():
     assert "(1 of them did not finish: no prediction)" in fig.axes[0].get_title()
 
 
-@pytest.mark.parametrize("losses", [[0.67], [0.67, 0.25], [0.67, 0.02], []])
+@pytest.mark.parametrize("losses", [[0.67], [0.67, 0.25], [0.67, 0.067], [0.67, 0.02], []])
 def test_a_short_loss_curve_is_visible_on_a_sensible_axis(losses):
     fig = m.plot_loss(settings(), SimpleNamespace(loss=np.array(losses), seed=773, status="done"))
     ax = fig.axes[0]
@@ -291,3 +291,41 @@ def test_the_cell_state_is_coloured_to_where_most_of_it_is():
     fig = m.plot_gates(s, r)
     image = next(ax for ax in fig.axes if ax.get_ylabel().startswith("cell state")).images[0]
     assert image.get_clim()[1] == pytest.approx(np.percentile(np.abs(r.gates["cell"]), 98))
+
+
+def test_a_failed_write_or_a_stop_while_writing_leaves_no_temporary_file(tmp_path):
+    out = m.Output(str(tmp_path), ["learning.gif"])
+
+    def stopped(path):
+        open(path, "w").write("half a GIF")
+        raise m.Stopped
+    with pytest.raises(m.Stopped):
+        out.write("learning.gif", stopped)
+    assert names(tmp_path) == set() and out.written == []
+
+
+def test_a_run_lists_each_file_once_and_its_final_loss_is_the_last_epochs(run_main, tmp_path):
+    status, out, err = run_main("--epochs", 10, "--lr", 0.1, "--hidden-size", 8, "--quiet")
+    assert status == 0, err
+    wrote = next(line for line in out.splitlines() if "wrote " in line)
+    assert wrote.count("results.npz") == 1
+    r = np.load(tmp_path / "results" / "results.npz")
+    assert sorted(r["files"].tolist()) == sorted(set(r["files"].tolist())) == sorted(names(tmp_path / "results"))
+    assert float(r["final_loss"]) == r["loss"][-1] != r["loss"].min()  # this curve's last epoch is not its best
+    assert f"final loss {r['loss'][-1]:.6g} (epoch 10)" in out
+
+
+def test_a_run_stopped_before_its_first_snapshot_writes_no_empty_figures(tmp_path, capsys):
+    """A stop in the first epoch: no snapshot, no gates, no gradient flow was made, so none of their figures."""
+    s = settings("--epochs", 3, "--snapshots", 2, "--gates", "--gradient-flow", "--quiet", "--out", tmp_path)
+    stop = m.StopSignals()
+    stop.record(m.signal.SIGINT)  # as if Ctrl-C came at once
+    assert m.single_run(s, stop) == 130
+    assert names(tmp_path) == {"results.npz", "loss.png"}
+    assert capsys.readouterr().err == "interrupted in epoch 1: saved the model as it stands (no prediction made)\n"
+
+
+def test_a_failed_sweep_model_is_named_as_failed():
+    s = settings()
+    runs = fake_runs(2) + [m.failed_model(s, 5, -9)]
+    assert "seed 5: failed, no prediction" in legend_labels(m.plot_sweep(s, runs))

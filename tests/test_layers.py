@@ -253,6 +253,8 @@ def test_gradcheck_reports_every_parameter(run_main, tmp_path):
         line = next(line for line in out.splitlines() if line.startswith(name + " "))
         assert line.split()[-1] == "ok" and float(line.split()[-2]) <= 1e-6
     assert "5 of 5 within 1e-06" in out
+    n_params = sum(param.size for param in m.data_and_model(m.parse(["--hidden-size", "6"]), 773)[4].params)
+    assert f"{2 * n_params} forward passes: about " in out  # two for each entry of each parameter
     assert not (tmp_path / "results").exists()
 
 

@@ -235,3 +235,21 @@ def test_the_gradient_check_starts_from_the_state_training_carries_in(monkeypatc
     np.testing.assert_array_equal(c0, model.recurrent.c)
     assert np.abs(h0).min() > 0
     assert "5 of 5 within 1e-06" in capsys.readouterr().out
+
+
+def test_a_stop_ends_training_at_its_minibatch_and_the_prediction_at_its_point():
+    s = m.parse(["--epochs", "5"])
+    full = m.run(s, s.seed)
+    minibatches = []
+
+    def after_20_minibatches():  # two epochs of 9, and 2 minibatches of the third
+        minibatches.append(1)
+        return len(minibatches) > 20
+    stopped = m.run(s, s.seed, stop_requests=after_20_minibatches)
+    assert stopped.status == "interrupted" and stopped.loss.tolist() == full.loss[:2].tolist()
+    assert np.isnan(stopped.prediction[10:]).all()  # no prediction after a stop in training
+    points = []
+    cut = m.run(s, s.seed, stop_requests=lambda: len(points) >= 7, after_step=lambda model: points.append(1))
+    assert cut.status == "done" and cut.loss.tolist() == full.loss.tolist()
+    np.testing.assert_array_equal(cut.prediction[:17], full.prediction[:17])
+    assert np.isnan(cut.prediction[17:]).all()  # stopped after 7 generated points
