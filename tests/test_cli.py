@@ -131,18 +131,18 @@ def test_bad_setting_one_line_exit_2_nothing_written(run_main, tmp_path, flags, 
     ("EPOCHS", True, "--epochs (EPOCHS) = True: must be a whole number"),  # True is 1 to Python, not to a learner
     ("GPU", 0, "GPU = 0: must be False"),
 ])
-
-
-def test_an_empty_out_dir_at_the_top_is_caught(monkeypatch, capsys):
-    monkeypatch.setattr(m, "OUT_DIR", "")
-    assert m.main(["--epochs", "1", "--no-show"]) == 2
-    assert capsys.readouterr().err == "train_sin_lstm.py: error: --out (OUT_DIR) = '': must be a name\n"
 def test_bad_constant_at_the_top_is_caught(run_main, tmp_path, monkeypatch, constant, value, message):
     monkeypatch.setattr(m, constant, value)
     status, out, err = run_main()
     assert status == 2 and out == ""
     assert len(err.splitlines()) == 1 and message in err, err
     assert os.listdir(tmp_path) == []
+
+
+def test_an_empty_out_dir_at_the_top_is_caught(monkeypatch, capsys):
+    monkeypatch.setattr(m, "OUT_DIR", "")
+    assert m.main(["--epochs", "1", "--no-show"]) == 2
+    assert capsys.readouterr().err == "train_sin_lstm.py: error: --out (OUT_DIR) = '': must be a name\n"
 
 
 @pytest.mark.parametrize("out, message", [("a_file/results", "cannot write there (Not a directory)"),
