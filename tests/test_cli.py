@@ -257,3 +257,29 @@ def test_the_readme_names_every_setting_and_the_commands_the_tests_use():
     for setting in m.SETTINGS:
         assert f"`{setting.constant}`" in readme and (not setting.flag or f"`{setting.flag}" in readme), setting.name
     assert "python -m pytest -q tests" in readme and "../" not in readme
+
+
+def test_a_single_run_constant_with_a_sweep_is_refused(run_main, tmp_path, monkeypatch):
+    monkeypatch.setattr(m, "GRADIENT_FLOW", True)
+    status, out, err = run_main("--seeds", 1, 2)
+    assert status == 2 and out == "" and not (tmp_path / "results").exists()
+    assert err == ("train_sin_lstm.py: error: SNAPSHOTS, ANIMATE, GATES and GRADIENT_FLOW are for a single run, "
+                   "not with --seeds\n")
+
+
+def test_a_file_that_cannot_be_written_exits_1_with_one_line(run_main, tmp_path, monkeypatch):
+    def full_disk(self, name, fig):
+        raise m.WriteError(f"could not write {self.path(name)} (No space left on device); {self.written_text()}")
+    monkeypatch.setattr(m.Output, "figure", full_disk)
+    status, out, err = run_main("--epochs", 2, "--quiet")
+    assert status == 1
+    assert err.splitlines() == [f"train_sin_lstm.py: error: could not write {tmp_path}/results/loss.png (No space "
+                                f"left on device); wrote {tmp_path}/results/results.npz"]
+
+
+def test_ctrl_c_during_the_gradient_check_exits_130_with_nothing_written(run_main, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(m, "numerical_gradient", interrupted)
+    status, out, err = run_main("--gradcheck", "--hidden-size", 3)
+    assert status == 130 and err == "interrupted; nothing written\n"
