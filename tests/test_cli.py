@@ -3,6 +3,7 @@
 main(argv) is called in this process; a subprocess only where the process is the point (a newcomer's
 first run, importing, an interpreter without matplotlib, a debugger on the terminal)."""
 import os
+import signal
 import subprocess
 import sys
 
@@ -283,3 +284,19 @@ def test_ctrl_c_during_the_gradient_check_exits_130_with_nothing_written(run_mai
     monkeypatch.setattr(m, "numerical_gradient", interrupted)
     status, out, err = run_main("--gradcheck", "--hidden-size", 3)
     assert status == 130 and err == "interrupted; nothing written\n"
+
+
+def test_the_first_stop_signal_names_the_stop_and_every_one_is_counted(capsys):
+    stop = m.StopSignals()
+    stop.record(signal.SIGINT)
+    stop.record(signal.SIGTERM)
+    assert stop.requested() and stop.requests() == 2
+    assert stop.said(" in epoch 3: saved") == 130 and capsys.readouterr().err == "interrupted in epoch 3: saved\n"
+
+
+def test_main_without_arguments_takes_the_defaults_not_the_processs_command_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "/tmp/kernel.json"])  # as in a notebook
+    monkeypatch.setattr(m, "EPOCHS", 1)
+    monkeypatch.setattr(m, "OUT_DIR", str(tmp_path))
+    assert m.main() == 0
+    assert "| epoch 1 / 1" in capsys.readouterr().out and (tmp_path / "results.npz").exists()

@@ -35,6 +35,7 @@ def test_a_seed_sweep_equals_single_runs(run_main, tmp_path):
     assert (tmp_path / "results" / "sweep.png").exists()
     assert out.startswith("training 3 models: epochs=12, ") and "1 setting x 3 seeds" in out
     assert "\ntime " in out
+    assert {row["epochs_done"] for row in rows} == {"12"} and {row["status"] for row in rows} == {"done"}
 
 
 def test_grid_rows_are_single_runs_and_the_summary_is_the_csvs(run_main, tmp_path):
@@ -182,3 +183,30 @@ def test_grid_labels_of_three_long_settings_do_not_run_into_each_other():
     boxes = [label.get_window_extent() for label in fig.axes[0].get_xticklabels()]
     assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))
     assert all(box.y0 >= 0 for box in boxes)  # and inside the image
+
+
+def test_the_verdict_needs_the_settings_to_spread_more_than_twice_the_seeds_noise(capsys):
+    # two settings, two seeds each: means 0.2 and 0.3 (spread 0.05); noise std/sqrt(2) = 0.1/sqrt(2) each
+    m.print_summary(summary_rows({0.008: [(0.1, "done"), (0.3, "done")], 0.02: [(0.2, "done"), (0.4, "done")]}),
+                    ["lr"], future=False)
+    out = capsys.readouterr().out
+    assert "spread by 0.0500" in out and "by about 0.0707" in out and "cannot be told apart" in out
+    m.print_summary(summary_rows({0.008: [(0.1, "done"), (0.11, "done")], 0.02: [(0.5, "done"), (0.51, "done")]}),
+                    ["lr"], future=False)
+    assert "the settings differ by more than the seeds do" in capsys.readouterr().out
+
+
+def test_a_sweeps_statistics_are_over_its_finished_models(capsys):
+    rows = [dict(seed=k, final_loss=0.1 * (k + 1), rmse=0.2 * (k + 1), status=status, epochs_done=5)
+            for k, status in enumerate(["done", "done", "diverged"])]
+    rows[2].update(final_loss=np.nan, rmse=np.nan)
+    m.print_summary(rows, [], future=False)
+    mean = next(line for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["mean"]).split()
+    assert float(mean[1]) == pytest.approx(0.15) and float(mean[2]) == pytest.approx(0.3)
+
+
+def test_a_grid_value_given_twice_is_trained_once_and_a_grid_over_future_scores_it(run_main, tmp_path):
+    status, out, err = run_main("--grid", "future=0,3,3", "--seeds", 1, "--epochs", 1, "--quiet")
+    assert status == 0, err
+    assert len(read_csv(tmp_path / "results" / "grid.csv")) == 2
+    assert "future RMSE (mean +- std)" in out  # no --future flag, but the grid predicts past the data

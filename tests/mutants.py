@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Mutation testing of train_sin_lstm.py outside the layer classes: do the tests catch plausible bugs?
+
+Each mutant below is one small change a programmer could make by mistake (an off-by-one, a wrong comparison,
+a swapped argument, a dropped call, a wrong default) in the code around the layers: the settings and their
+checks, the data, the training loop, the prediction and its scores, the gradient check, the gradient flow,
+snapshots, files, the figures' conditions, sweeps and grids, the command line and the stop signals.  For each,
+the repository is copied to a temporary folder, the change is made there (never here), and the quick tests run
+on the copy:
+
+    python -m pytest -x -q -m "not slow" -p no:cacheprovider tests
+
+A mutant is KILLED when a test fails (or the run exceeds --timeout), SURVIVED when every test passes.  A mutant
+whose snippet is no longer in the script, or is there more than once, or whose change does not compile, is
+"n/a" (the script changes over time: update its snippet) and does not count.  The unmutated copy runs first:
+if its tests fail, the results would mean nothing and the tool stops (exit 1).
+
+    python tests/mutants.py                      # every mutant, 2 at a time (~25 min on 2 cores)
+    python tests/mutants.py --list               # the mutants and whether each applies; runs nothing
+    python tests/mutants.py --only NAME [NAME ...]   # just these (the names of the table)
+    python tests/mutants.py --jobs 4             # mutants run in parallel (default 2; one BLAS thread each)
+    python tests/mutants.py --select "cli or sweep"  # only the tests pytest -k selects (quicker, weaker)
+    python tests/mutants.py --slow               # the slow tests too (real signals, notebooks): much longer
+    python tests/mutants.py --timeout 300        # seconds per mutant; a timeout counts as killed
+
+It prints a line per mutant as it finishes, then the table (mutant, result, seconds), the kill rate
+(killed / applicable) and each survivor's change: a survivor is a bug the tests let through.  It exits 0 once
+it has run (1: the unmutated tests fail, or a name given to --only is unknown).  Standard library only.
+"""
+import argparse
+import concurrent.futures
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SCRIPT_NAME = "train_sin_lstm.py"
+IGNORED = shutil.ignore_patterns(".git", ".pytest_cache", "__pycache__", "results", ".venv", "venv", "env",
+                                 "*.pyc")
+
+# (name, old, new): old must occur exactly once in the script.
+MUTANTS = [
+    # settings and their checks: problem(), settings_from()
+    ("seed-range-too-wide", "0, 2 ** 32 - 1,", "0, 2 ** 32,"),
+    ("batch-size-limit-plus-one", "lambda s: (s.n_points - 1) // 2, note",
+     "lambda s: (s.n_points - 1) // 2 + 1, note"),
+    ("above-admits-its-low", "fits = value > low if setting.above else value >= low",
+     "fits = value >= low if setting.above else value >= low"),
+    ("float-check-admits-inf-nan", "not isinstance(value, bool) and math.isfinite(value)",
+     "not isinstance(value, bool)"),
+    ("int-check-admits-bool", "fits = isinstance(value, int) and not isinstance(value, bool)",
+     "fits = isinstance(value, int)"),
+    ("choice-check-ignores-type", "value == choice and type(value) is type(choice)", "value == choice"),
+    ("empty-name-admitted", 'isinstance(value, setting.type) and value != ""', "isinstance(value, setting.type)"),
+    ("batch-time-check-boundary", "if B * M > n_inputs - T:", "if B * M >= n_inputs - T:"),
+    ("batch-time-suggestion-off-by-one", "use --time-size {n_inputs - B * M} or less",
+     "use --time-size {n_inputs - B * M - 1} or less"),
+    # data
+    ("future-x-repeats-x-max", "s.x_max + step * np.arange(1, future + 1)", "s.x_max + step * np.arange(future)"),
+    ("one-window-too-many", "starts = np.arange(len(inputs) - time_size)",
+     "starts = np.arange(len(inputs) - time_size + 1)"),
+    ("minibatches-fill-the-inputs", "return (n_points - 1) // batch_size - 1", "return (n_points - 1) // batch_size"),
+    # training
+    ("grad-scale-always-batch-size", 'grad_scale = s.batch_size if s.loss_function == "many-to-one" else 1',
+     "grad_scale = s.batch_size"),
+    ("divergence-only-on-nan", "if not math.isfinite(loss):", "if math.isnan(loss):"),
+    ("clipping-the-params", "clip_grads(model.grads, s.max_grad)", "clip_grads(model.params, s.max_grad)"),
+    ("epoch-loss-is-the-last-minibatch", "epoch_loss += loss", "epoch_loss = loss"),
+    ("stop-keeps-the-unfinished-epoch", '                return losses, "interrupted"',
+     '                losses.append(float(epoch_loss))\n                return losses, "interrupted"'),
+    # prediction
+    ("prediction-from-the-last-row", "model.predict(window)[0, -1, 0]", "model.predict(window)[-1, -1, 0]"),
+    ("warm-up-from-the-noisy-series", "prediction = generate(model, clean[:s.time_size]",
+     "prediction = generate(model, noisy[:s.time_size]"),
+    ("prediction-ignores-stops", "len(x), s.batch_size, after_step, stop_requests)",
+     "len(x), s.batch_size, after_step)"),
+    ("prediction-after-a-training-stop", '        if status == "done":\n            prediction = generate(',
+     '        if status != "diverged":\n            prediction = generate('),
+    ("prediction-c0-always-zero", "c0 = layer.c.copy() if s.stateful and layer.c is not None else zeros",
+     "c0 = zeros"),
+    ("rmse-includes-the-warm-up", "rmse=rmse(prediction[T:end], clean[T:end])",
+     "rmse=rmse(prediction[:end], clean[:end])"),
+    ("future-rmse-includes-the-last-data-point", "future_rmse=rmse(prediction[end:], clean[end:])",
+     "future_rmse=rmse(prediction[end - 1:], clean[end - 1:])"),
+    # scoring
+    ("rmse-of-nothing-is-zero", 'if len(a) else float("nan")', "if len(a) else 0.0"),
+    ("rmse-is-mean-absolute-error", "float(np.sqrt(np.mean((a - b) ** 2)))", "float(np.mean(np.abs(a - b)))"),
+    # the gradient check
+    ("gradcheck-analytic-from-another-state", "    loss()\n    model.backward()",
+     "    model.forward(xs, ts)\n    model.backward()"),
+    ("gradcheck-carried-state-inverted", "if s.stateful:  # check from a carried-in state",
+     "if not s.stateful:  # check from a carried-in state"),
+    ("gradcheck-forward-passes-halved", "evaluations = 2 * sum(param.size for param in model.params)",
+     "evaluations = sum(param.size for param in model.params)"),
+    # gradient_flow
+    ("flow-drops-the-carried-gradient", "dh = dhs[:, t] + dh", "dh = dhs[:, t]"),
+    ("flow-initial-is-the-trained-model", "gradient_flow(s, data_and_model(s, s.seed)[4].params, r.noisy)",
+     "gradient_flow(s, r.model.params, r.noisy)"),
+    # snapshots
+    ("snapshot-epochs-exponent", "round(epochs ** (k / (count - 1)))", "round(epochs ** (k / count))"),
+    ("snapshot-state-not-restored", "            layer.set_state(*state)\n", ""),
+    ("snapshot-dropped-when-it-ends-in-nan", "if self.should_stop is None or not self.should_stop():",
+     "if not np.isnan(series[-1]):"),
+    # files
+    ("plan-removes-a-living-runs-temporary", "if pid.isdigit() and process_is_gone(int(pid)):", "if pid.isdigit():"),
+    ("plan-forgets-what-it-removed", "                self.removed.append(name)\n", ""),
+    ("write-keeps-its-temporary-on-a-stop", "except BaseException as e:", "except OSError as e:"),
+    ("a-file-listed-twice-as-written", "        if name not in self.written:\n            self.written.append(name)",
+     "        self.written.append(name)"),
+    ("settings-prefix-with-a-dot", 'values = {f"settings/{setting.name}"', 'values = {f"settings.{setting.name}"'),
+    ("npz-keeps-none", "        values = {key: np.nan if value is None else value for key, value in values.items()}\n",
+     ""),
+    ("final-loss-is-the-best-loss", "final_loss=r.loss[-1] if len(r.loss) else np.nan, rmse=r.rmse, future_rmse",
+     "final_loss=r.loss.min() if len(r.loss) else np.nan, rmse=r.rmse, future_rmse"),
+    ("weights-always-named-lstm", '[f"{s.cell}_Wx", f"{s.cell}_Wh", f"{s.cell}_b"', '["lstm_Wx", "lstm_Wh", "lstm_b"'),
+    # figures' conditions
+    ("waveform-after-a-stop-in-training", 'lambda s, r: r.status == "done", plot_waveform',
+     'lambda s, r: r.status != "diverged", plot_waveform'),
+    ("learning-png-without-snapshots", "r.snapshots is not None and len(r.snapshots.taken) > 0, plot_learning",
+     "r.snapshots is not None, plot_learning"),
+    ("gates-png-without-gates", 's.gates and len(r.gates.get("hidden", ())) > 0', "s.gates"),
+    ("legend-entries-boundary", "if len(runs) <= LEGEND_ENTRIES:", "if len(runs) < LEGEND_ENTRIES:"),
+    ("log-scale-boundary", "loss.max() >= 10 * loss.min()", "loss.max() > 10 * loss.min()"),
+    ("unfinished-epoch-in-the-loss-figure", 'f"{r.status} in epoch {len(r.loss) + 1}: {what}"',
+     'f"{r.status} in epoch {len(r.loss)}: {what}"'),
+    # sweeps and grids
+    ("more-workers-than-cores", "len(running) < (os.cpu_count() or 1)", "len(running) <= (os.cpu_count() or 1)"),
+    ("failed-model-called-diverged", 'status="failed", loss=np.array([])', 'status="diverged", loss=np.array([])'),
+    ("sweep-row-point-index", "rows = [dict(points[k // len(seeds)][0]", "rows = [dict(points[k % len(seeds)][0]"),
+    ("sweep-epochs-done-plus-one", "epochs_done=len(r.loss)", "epochs_done=len(r.loss) + 1"),
+    ("sweep-csv-seed-overwritten", 'if setting.name not in varied + ["seed"]}', "if setting.name not in varied}"),
+    ("sweep-exit-0-on-divergence", "if failed or diverged:\n            return 1", "if failed:\n            return 1"),
+    ("summary-future-column-from-the-flags", "future=any(settings.future for settings, _ in jobs)",
+     "future=bool(s.future)"),
+    ("sweep-arrays-as-long-as-the-first", "longest = max(runs, key=lambda r: len(r.x))", "longest = runs[0]"),
+    ("summary-stats-over-unfinished-models", 'finished = [row for row in rows if row["status"] == "done"]\n',
+     "finished = rows\n"),
+    ("verdict-with-one-seed", "if len(group) > 1:", "if len(group) > 0:"),
+    ("verdict-threshold-halved", "spread > 2 * noise", "spread > noise"),
+    ("grid-values-not-deduplicated",
+     'list(dict.fromkeys(parse_value(setting, text) for text in texts.split(",")))',
+     '[parse_value(setting, text) for text in texts.split(",")]'),
+    ("grid-bool-flags-swapped", "[SETTING[name].flag if value else SETTING[name].off]",
+     "[SETTING[name].off if value else SETTING[name].flag]"),
+    # the command line
+    ("gradcheck-allowed-with-seeds", "if several and (single or s.gradcheck):", "if several and single:"),
+    ("gradient-flow-constant-with-seeds", "or s.gates or s.gradient_flow):", "or s.gates):"),
+    ("write-error-exits-2", "return 2 if isinstance(e, SettingError) else 1", "return 2"),
+    ("gradcheck-ctrl-c-exits-1", "return 128 + signal.SIGINT", "return 1"),
+    ("main-reads-the-process-argv", "s = parse(argv or [])", "s = parse(argv or sys.argv[1:])"),
+    # stops
+    ("stop-keeps-the-last-signal", "self.signum = self.signum or signum", "self.signum = signum"),
+    ("stop-count-stuck-at-one", "self.count += 1", "self.count = 1"),
+    ("stop-exit-status-without-128", "return 128 + self.signum", "return self.signum"),
+    ("stop-message-epoch-off-by-one", 'what = f" in epoch {epochs + 1}: saved the model as it stands',
+     'what = f" in epoch {epochs}: saved the model as it stands'),
+]
+
+
+def mutate(text, old, new):
+    """(mutated text, None), or (None, why the mutant does not apply)."""
+    count = text.count(old)
+    if count != 1:
+        return None, "snippet missing" if count == 0 else f"snippet found {count} times"
+    mutated = text.replace(old, new, 1)
+    try:
+        compile(mutated, SCRIPT_NAME, "exec")
+    except SyntaxError as e:
+        return None, f"does not compile ({e.msg}, line {e.lineno})"
+    return mutated, None
+
+
+def pytest_command(args, folder):
+    command = [args.python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--basetemp",
+               os.path.join(folder, ".basetemp")]
+    if not args.slow:
+        command += ["-m", "not slow"]
+    if args.select:
+        command += ["-k", args.select]
+    return command + ["tests"]
+
+
+RUNNING = set()  # the process groups of the test runs under way, ended if this tool is interrupted
+RUNNING_LOCK = threading.Lock()
+
+
+def run_tests(args, pristine, name, text):
+    """Copy the pristine tree, write text as its script, run the tests: ("killed" | "survived" | "timeout",
+    seconds, the last lines of pytest's output, the first test that failed)."""
+    folder = tempfile.mkdtemp(prefix=f"mutant-{name}-")
+    try:
+        tree = os.path.join(folder, "repo")
+        shutil.copytree(pristine, tree)
+        with open(os.path.join(tree, SCRIPT_NAME), "w") as f:
+            f.write(text)
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   PYTHONDONTWRITEBYTECODE="1")
+        started = time.monotonic()
+        process = subprocess.Popen(pytest_command(args, folder), cwd=tree, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        with RUNNING_LOCK:
+            RUNNING.add(process.pid)
+        try:
+            out, _ = process.communicate(timeout=args.timeout)
+            result = "survived" if process.returncode == 0 else "killed"
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # pytest and any worker it started
+            out, _ = process.communicate()
+            result = "timeout"
+        finally:
+            with RUNNING_LOCK:
+                RUNNING.discard(process.pid)
+        lines = out.strip().splitlines()
+        by = next((line.split(" - ")[0] for line in lines if line.startswith(("FAILED ", "ERROR "))), "")
+        by = by.replace("FAILED ", "").replace("ERROR ", "error: ")
+        return result, time.monotonic() - started, lines[-3:], by
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def one_line(text, width=60):
+    text = " | ".join(line.strip() for line in text.splitlines()) or "(deleted)"
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these mutants")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
+    parser.add_argument("--select", metavar="EXPRESSION", help="pytest -k EXPRESSION: only these tests")
+    parser.add_argument("--slow", action="store_true", help="include the tests marked slow")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant (default 300)")
+    parser.add_argument("--list", action="store_true", help="list the mutants and whether each applies")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter that runs pytest")
+    args = parser.parse_args(argv)
+
+    names = [name for name, _, _ in MUTANTS]
+    assert len(set(names)) == len(names), "two mutants share a name"
+    chosen = MUTANTS
+    if args.only:
+        unknown = [name for name in args.only if name not in names]
+        if unknown:
+            print(f"unknown mutant(s): {', '.join(unknown)}; see --list", file=sys.stderr)
+            return 1
+        chosen = [mutant for mutant in MUTANTS if mutant[0] in args.only]
+
+    with open(os.path.join(ROOT, SCRIPT_NAME)) as f:
+        original = f.read()  # read once: the script may be edited while this runs
+    applied, results = [], {}
+    for name, old, new in chosen:
+        text, why = mutate(original, old, new)
+        if text is None:
+            results[name] = (f"n/a: {why}", 0.0, [], "")
+        else:
+            applied.append((name, text))
+    if args.list:
+        for name, old, new in chosen:
+            state = results[name][0] if name in results else "applies"
+            print(f"{name:<42} {state:<24} {one_line(old, 50)!r} -> {one_line(new, 50)!r}")
+        return 0
+
+    pristine_parent = tempfile.mkdtemp(prefix="mutants-pristine-")
+    pristine = os.path.join(pristine_parent, "repo")
+    shutil.copytree(ROOT, pristine, ignore=IGNORED)  # one snapshot of the tests, for every mutant
+    started = time.monotonic()
+    print(f"{len(chosen)} mutants, {len(applied)} applicable; {args.jobs} at a time; "
+          f"tests: python {shlex.join(pytest_command(args, '...')[1:])}", flush=True)
+    pool = concurrent.futures.ThreadPoolExecutor(max(1, args.jobs))
+    try:
+        baseline = pool.submit(run_tests, args, pristine, "baseline", original)
+        futures = {pool.submit(run_tests, args, pristine, name, text): name for name, text in applied}
+        result, seconds, tail, _ = baseline.result()
+        if result != "survived":
+            print(f"the unmutated script's tests do not pass ({result}, {seconds:.0f} s); the mutants would mean "
+                  f"nothing:\n  " + "\n  ".join(tail), file=sys.stderr)
+            return 1
+        print(f"  baseline: the unmutated tests pass ({seconds:.0f} s)", flush=True)
+        for future in concurrent.futures.as_completed(futures):
+            name = futures[future]
+            results[name] = future.result()
+            print(f"  {name}: {results[name][0]} ({results[name][1]:.0f} s)", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # on an early return: no other mutant starts
+        with RUNNING_LOCK:
+            for pid in RUNNING:  # and those under way end (nothing runs here after a normal end)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+        pool.shutdown(wait=True)
+        shutil.rmtree(pristine_parent, ignore_errors=True)
+
+    print(f"\n{'mutant':<42} {'result':<10} {'seconds':>7}  killed by")
+    for name, _, _ in chosen:
+        result, seconds, _, by = results[name]
+        print(f"{name:<42} {result:<10} {seconds:>7.0f}  {one_line(by, 80) if by else ''}".rstrip())
+    killed = sum(results[name][0] in ("killed", "timeout") for name, _ in applied)
+    survivors = [(name, old, new) for name, old, new in chosen if results[name][0] == "survived"]
+    rate = f"{100 * killed / len(applied):.0f}%" if applied else "-"
+    print(f"\nkill rate: {killed} / {len(applied)} applicable = {rate}"
+          f" ({len(chosen) - len(applied)} not applicable); {time.monotonic() - started:.0f} s in all")
+    if survivors:
+        print("\nsurvivors (bugs the tests let through):")
+        for name, old, new in survivors:
+            print(f"  {name}: {one_line(old, 70)!r} -> {one_line(new, 70)!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
