@@ -186,11 +186,11 @@ def test_grid_labels_of_three_long_settings_do_not_run_into_each_other():
 
 
 def test_the_verdict_needs_the_settings_to_spread_more_than_twice_the_seeds_noise(capsys):
-    # two settings, two seeds each: means 0.2 and 0.3 (spread 0.05); noise std/sqrt(2) = 0.1/sqrt(2) each
-    m.print_summary(summary_rows({0.008: [(0.1, "done"), (0.3, "done")], 0.02: [(0.2, "done"), (0.4, "done")]}),
+    # two settings, two seeds each: means 0.2 and 0.4 (spread 0.1, above the noise 0.1/sqrt(2), not twice it)
+    m.print_summary(summary_rows({0.008: [(0.1, "done"), (0.3, "done")], 0.02: [(0.3, "done"), (0.5, "done")]}),
                     ["lr"], future=False)
     out = capsys.readouterr().out
-    assert "spread by 0.0500" in out and "by about 0.0707" in out and "cannot be told apart" in out
+    assert "spread by 0.1000" in out and "by about 0.0707" in out and "cannot be told apart" in out
     m.print_summary(summary_rows({0.008: [(0.1, "done"), (0.11, "done")], 0.02: [(0.5, "done"), (0.51, "done")]}),
                     ["lr"], future=False)
     assert "the settings differ by more than the seeds do" in capsys.readouterr().out
