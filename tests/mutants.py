@@ -15,17 +15,21 @@ whose snippet is no longer in the script, or is there more than once, or whose c
 "n/a" (the script changes over time: update its snippet) and does not count.  The unmutated copy runs first:
 if its tests fail, the results would mean nothing and the tool stops (exit 1).
 
-    python tests/mutants.py                      # every mutant, 2 at a time (~25 min on 2 cores)
+    python tests/mutants.py                      # every mutant, 2 at a time: ~26 min on 2 idle cores
     python tests/mutants.py --list               # the mutants and whether each applies; runs nothing
     python tests/mutants.py --only NAME [NAME ...]   # just these (the names of the table)
     python tests/mutants.py --jobs 4             # mutants run in parallel (default 2; one BLAS thread each)
     python tests/mutants.py --select "cli or sweep"  # only the tests pytest -k selects (quicker, weaker)
     python tests/mutants.py --slow               # the slow tests too (real signals, notebooks): much longer
+    python tests/mutants.py --slow --select slow --only NAME ...  # do the slow tests alone catch these?
     python tests/mutants.py --timeout 300        # seconds per mutant; a timeout counts as killed
 
-It prints a line per mutant as it finishes, then the table (mutant, result, seconds), the kill rate
-(killed / applicable) and each survivor's change: a survivor is a bug the tests let through.  It exits 0 once
-it has run (1: the unmutated tests fail, or a name given to --only is unknown).  Standard library only.
+It prints a line per mutant as it finishes, then the table (mutant, result, seconds, the first test that
+failed), the kill rate (killed / applicable) and each survivor's change: a survivor is a bug the tests let
+through.  The script is read, and the repository copied, once at the start: edits made while it runs do not
+mix into its results.  It exits 0 once it has run (1: the unmutated tests fail, or a name given to --only is
+unknown; 128 + the signal after Ctrl-C, TERM or HUP, which end its test runs and remove its copies).
+Standard library only.
 """
 import argparse
 import concurrent.futures
@@ -190,6 +194,7 @@ def pytest_command(args, folder):
 
 RUNNING = set()  # the process groups of the test runs under way, ended if this tool is interrupted
 RUNNING_LOCK = threading.Lock()
+STOPPING = threading.Event()  # set once this tool stops early: no other test run starts
 
 
 def run_tests(args, pristine, name, text):
@@ -204,9 +209,11 @@ def run_tests(args, pristine, name, text):
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    PYTHONDONTWRITEBYTECODE="1")
         started = time.monotonic()
-        process = subprocess.Popen(pytest_command(args, folder), cwd=tree, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
         with RUNNING_LOCK:
+            if STOPPING.is_set():
+                return "cancelled", 0.0, [], ""
+            process = subprocess.Popen(pytest_command(args, folder), cwd=tree, env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True, start_new_session=True)
             RUNNING.add(process.pid)
         try:
             out, _ = process.communicate(timeout=args.timeout)
@@ -275,6 +282,12 @@ def main(argv=None):
     started = time.monotonic()
     print(f"{len(chosen)} mutants, {len(applied)} applicable; {args.jobs} at a time; "
           f"tests: python {shlex.join(pytest_command(args, '...')[1:])}", flush=True)
+    stopped = []
+
+    def stop(signum, frame):  # TERM and HUP as Ctrl-C: end the test runs under way, remove the copies
+        stopped.append(signum)
+        raise KeyboardInterrupt
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGHUP)}
     pool = concurrent.futures.ThreadPoolExecutor(max(1, args.jobs))
     try:
         baseline = pool.submit(run_tests, args, pristine, "baseline", original)
@@ -290,16 +303,19 @@ def main(argv=None):
             results[name] = future.result()
             print(f"  {name}: {results[name][0]} ({results[name][1]:.0f} s)", flush=True)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        print("stopped; nothing is left behind", file=sys.stderr)
+        return 128 + (stopped[0] if stopped else signal.SIGINT)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # on an early return: no other mutant starts
         with RUNNING_LOCK:
+            STOPPING.set()
             for pid in RUNNING:  # and those under way end (nothing runs here after a normal end)
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
         pool.shutdown(wait=True)
         shutil.rmtree(pristine_parent, ignore_errors=True)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
     print(f"\n{'mutant':<42} {'result':<10} {'seconds':>7}  killed by")
     for name, _, _ in chosen:
