@@ -15,7 +15,7 @@ whose snippet is no longer in the script, or is there more than once, or whose c
 "n/a" (the script changes over time: update its snippet) and does not count.  The unmutated copy runs first:
 if its tests fail, the results would mean nothing and the tool stops (exit 1).
 
-    python tests/mutants.py                      # every mutant, 2 at a time: ~26 min on 2 idle cores
+    python tests/mutants.py                      # every mutant, 2 at a time: ~20 min on 2 idle cores
     python tests/mutants.py --list               # the mutants and whether each applies; runs nothing
     python tests/mutants.py --only NAME [NAME ...]   # just these (the names of the table)
     python tests/mutants.py --jobs 4             # mutants run in parallel (default 2; one BLAS thread each)
