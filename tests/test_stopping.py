@@ -1,6 +1,7 @@
 """Stopping: real signals to a real process.  Ctrl-C, TERM and HUP save what there is (exit 128 + the
 signal, one line); no worker outlives its run, however the run ends; a host without semaphores trains in
 one process."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -134,10 +135,25 @@ def test_a_stop_during_the_prediction_ends_it_there_and_saves_the_points_so_far(
     assert str(r["status"]) == "done" and np.isnan(r["future_rmse"])  # trained; the future not all drawn: no score
 
 
+def pending(pid):
+    """The signals sent to pid that none of its threads has taken yet (Linux's /proc: ShdPnd and SigPnd)."""
+    mask = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/status") as f:
+            for line in f:
+                if line.startswith(("ShdPnd:", "SigPnd:")):
+                    mask |= int(line.split()[1], 16)
+    return {signum for signum in signal.valid_signals() if mask >> (signum - 1) & 1}
+
+
 def test_the_first_of_two_stop_signals_names_the_stop_and_its_exit_status(tmp_path):
+    """Ctrl-C, and a kill while it saves: the stop is the Ctrl-C.  (Two signals sent at once reach a process
+    of several threads (numpy's) in either order: the second waits until a thread has taken the first.)"""
     process = start_script("--epochs", 100000, "--out", tmp_path, start_new_session=True)
     read_until(process, "| epoch")
     send(process, signal.SIGINT, "the group")
+    wait_until(lambda: signal.SIGINT not in pending(process.pid), 10, "a thread to take the SIGINT")
+    time.sleep(0.2)  # and its handler to have run
     send(process, signal.SIGTERM, "the process")
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130 and err.startswith("interrupted in epoch "), err
