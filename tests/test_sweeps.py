@@ -210,3 +210,14 @@ def test_a_grid_value_given_twice_is_trained_once_and_a_grid_over_future_scores_
     assert status == 0, err
     assert len(read_csv(tmp_path / "results" / "grid.csv")) == 2
     assert "future RMSE (mean +- std)" in out  # no --future flag, but the grid predicts past the data
+
+
+def test_a_sweep_trains_no_more_models_at_once_than_there_are_cores(monkeypatch):
+    """On a one-core machine the models train one after another: when a model ends, no other is running."""
+    import multiprocessing
+    monkeypatch.setattr(m.os, "cpu_count", lambda: 1)
+    s = m.parse(["--epochs", "30"])
+    running_at_each_end = []
+    m.train_models([(s, 773), (s, 326), (s, 512)], m.StopSignals(),
+                   lambda k, r: running_at_each_end.append(len(multiprocessing.active_children())))
+    assert running_at_each_end == [0, 0, 0]
