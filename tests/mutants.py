@@ -135,6 +135,10 @@ MUTANTS = [
     ("log-scale-boundary", "loss.max() >= 10 * loss.min()", "loss.max() > 10 * loss.min()"),
     ("unfinished-epoch-in-the-loss-figure", 'f"{r.status} in epoch {len(r.loss) + 1}: {what}"',
      'f"{r.status} in epoch {len(r.loss)}: {what}"'),
+    # figures' contents (from a fresh sample of plausible bugs: these two passed the suite)
+    ("gif-ten-times-faster", "append_images=all_frames, duration=250", "append_images=all_frames, duration=25"),
+    ("waveform-legend-shows-the-future-rmse", 'label=f"generated (closed loop), RMSE {r.rmse:.4f}"',
+     'label=f"generated (closed loop), RMSE {r.future_rmse:.4f}"'),
     # sweeps and grids
     ("more-workers-than-cores", "len(running) < (os.cpu_count() or 1)", "len(running) <= (os.cpu_count() or 1)"),
     ("failed-model-called-diverged", 'status="failed", loss=np.array([])', 'status="diverged", loss=np.array([])'),

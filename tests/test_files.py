@@ -329,3 +329,16 @@ def test_a_failed_sweep_model_is_named_as_failed():
     s = settings()
     runs = fake_runs(2) + [m.failed_model(s, 5, -9)]
     assert "seed 5: failed, no prediction" in legend_labels(m.plot_sweep(s, runs))
+
+
+@pytest.mark.parametrize("flags", [[], ["--future", 7]], ids=["", "--future 7"])
+def test_the_waveforms_legend_gives_the_rmse_of_the_drawn_prediction(flags):
+    s = settings("--epochs", 4, *flags)
+    r = m.run(s, s.seed)
+    T, end = s.time_size, s.n_points
+    labels = legend_labels(m.plot_waveform(s, r))
+    rmse = np.sqrt(np.mean((r.prediction[T:end] - np.sin(r.x[T:end])) ** 2))
+    assert f"generated (closed loop), RMSE {rmse:.4f}" in labels
+    if flags:
+        future = np.sqrt(np.mean((r.prediction[end:] - np.sin(r.x[end:])) ** 2))
+        assert f"generated past the data (7 steps), RMSE {future:.4f}" in labels

@@ -150,6 +150,12 @@ def test_animate_writes_a_gif_with_a_frame_per_snapshot_and_says_how_far_it_is(r
     folder = tmp_path / "results"
     with Image.open(folder / "learning.gif") as gif:
         assert gif.format == "GIF" and gif.n_frames == 20
+        durations = []
+        for k in range(gif.n_frames):
+            gif.seek(k)
+            durations.append(gif.info["duration"])
+        assert durations == [250] * 20  # four frames a second, as the README says
+        gif.seek(0)
         assert loss_panel_has_a_curve(gif)  # the first frame's loss panel is not empty
     assert {"learning.png", "learning.gif", "gates.png"} <= set(p.name for p in folder.iterdir())
     assert np.load(folder / "results.npz")["snapshots"].shape == (20, m.N_POINTS)
