@@ -916,7 +916,7 @@ class Snapshots:
     def __call__(self, epoch, loss, model):
         if epoch in self.wanted:
             layer, (x, clean) = model.recurrent, sample_sine(self.s, self.s.future)
-            state = (layer.h, layer.c) if isinstance(layer, TimeLSTM) else (layer.h,)  # TimeRNN has no c
+            state = (layer.h, layer.c) if self.s.cell == "lstm" else (layer.h,)  # TimeRNN and TimeGRU: no c
             series = generate(model, clean[:self.s.time_size], len(x), self.s.batch_size,
                               should_stop=self.should_stop)
             layer.set_state(*state)
@@ -1948,7 +1948,7 @@ def gradient_check(s):
     B, h0, c0 = s.batch_size, None, None
     if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
         model.predict(xs[-B:])
-        h0, c0 = model.recurrent.h.copy(), getattr(model.recurrent, "c", None)  # (TimeRNN has no c)
+        h0, c0 = model.recurrent.h.copy(), model.recurrent.c.copy() if s.cell == "lstm" else None
     say(f"gradient check: float64, central differences, {settings_text(s)}")
     started = time.perf_counter()
     model.forward(xs[:B], ts[:B])
