@@ -1020,7 +1020,11 @@ class Output:
         that were killed."""
         for name in self.owned:
             if name not in names and os.path.exists(self.path(name)):
-                os.remove(self.path(name))
+                try:
+                    os.remove(self.path(name))
+                except OSError as e:  # another user's, in a folder with the sticky bit
+                    raise WriteError(f"could not remove {self.path(name)}, an earlier run's ({e.strerror or e}); "
+                                     f"{self.written_text() or 'nothing written'}") from None
                 self.removed.append(name)
             for tmp in glob.glob(self.path(self.temporary(name))):
                 pid = os.path.basename(tmp)[len(name) + 2:].split(".")[0]
@@ -1340,14 +1344,20 @@ RUN_FILES = [  # (file, written when (s, r), what makes it); results.npz first: 
 ]
 
 
+def owned_files(s):
+    """The files in --out that a run of this kind writes or, an earlier run's, removes."""
+    kind = "grid" if s.grid else "sweep"
+    return [f"{kind}.csv", f"{kind}.npz", f"{kind}.png"] if s.seeds or s.grid else [name for name, _, _ in RUN_FILES]
+
+
 def save_run(s, r, out, figures, stop):
     """Write the files RUN_FILES says this run writes, appending each figure to figures as it is made (the
     caller closes them): results.npz first (what was learned is kept, whatever follows), then again at the
     end, listing the files written.  A stop signal while the GIF is written leaves it out, an earlier run's
     GIF too.  Returns the file names."""
     names = [name for name, when, _ in RUN_FILES if when(s, r)]
-    out.plan(names)
     out.arrays("results.npz", s, run_arrays(s, r, ["results.npz"]))
+    out.plan(names)
     try:
         for name, _, make in RUN_FILES[1:]:
             if name in names and name.endswith(".gif"):
@@ -1431,7 +1441,7 @@ def single_run(s, stop):
             r.gradient_flows = {"gradient_flow": gradient_flow(s, r.model.params, r.noisy), "gradient_flow_initial":
                                 gradient_flow(s, data_and_model(s, s.seed)[4].params, r.noisy)}
     generated, asked = int(np.sum(~np.isnan(r.prediction[s.time_size:]))), len(r.x) - s.time_size
-    out, figures, epochs = Output(s.out, [name for name, _, _ in RUN_FILES]), [], len(r.loss)
+    out, figures, epochs = Output(s.out, owned_files(s)), [], len(r.loss)
     if epochs:
         say(f"final loss {r.loss[-1]:.6g} (epoch {epochs})")
     if r.status != "diverged" and generated == asked:  # fewer when a stop cut the prediction short
@@ -1446,14 +1456,14 @@ def single_run(s, stop):
                   f"{smaller_lr_text([s.lr])}", file=sys.stderr)
             return 1
         if stop.requested():
-            what = " after training: everything is saved, nothing shown"
+            gif = "; learning.gif left out" if s.animate and "learning.gif" not in names else ""
             if r.status == "interrupted":
-                what = f" in epoch {epochs + 1}: saved the model as it stands (no prediction made)"
+                what = f" in epoch {epochs + 1}: saved the model as it stands (no prediction made){gif}"
             elif generated < asked:
                 what = (f" during the closed-loop prediction, after {generated} of {asked} points: saved the "
-                        f"trained model and the points so far")
-            if s.animate and "learning.gif" not in names:
-                what += "; learning.gif left out"
+                        f"trained model and the points so far{gif}")
+            else:
+                what = f" after training: {'all but learning.gif' if gif else 'everything'} is saved, nothing shown"
             return stop.said(what)
         show_and_close(figures, s.show)
         return stop.said(": figures closed") if stop.requested() else 0  # a stop while the windows were open
@@ -1580,7 +1590,7 @@ def sweep(s, stop):
                for column in rows[0]}
     others = {setting.name: getattr(s, setting.name) for setting in SETTINGS if setting.name not in varied + ["seed"]}
     figures = [plot_grid(s, rows, varied) if s.grid else plot_sweep(s, runs)]
-    out = Output(s.out, [f"{kind}.csv", f"{kind}.npz", f"{kind}.png"])
+    out = Output(s.out, owned_files(s))
     try:
         out.plan(out.owned)
         out.write(f"{kind}.csv", lambda path: write_csv(path, [dict(row, **others) for row in rows]))
@@ -1922,8 +1932,10 @@ def grid_points(parser, given, items):
     return points
 
 
-def prepare_out_dir(path):
-    """Before any training: matplotlib is there, and a file can be written in the output folder."""
+def prepare_out_dir(s):
+    """Before any training: matplotlib is there, a file can be written in the output folder, and no folder
+    stands where the run will write or remove a file."""
+    path = s.out
     import importlib.util
     try:
         missing = importlib.util.find_spec("matplotlib") is None
@@ -1939,6 +1951,10 @@ def prepare_out_dir(path):
         tempfile.TemporaryFile(dir=path).close()
     except OSError as e:
         raise SettingError(f"--out {path}: cannot write there ({e.strerror or e})") from None
+    for name in owned_files(s):
+        if os.path.isdir(os.path.join(path, name)):
+            raise SettingError(f"--out {path}: {name} is a folder, in the place of a file this run writes or "
+                               "removes; move it away or give another --out")
 
 
 def gradient_check(s):
@@ -1974,7 +1990,7 @@ def main(argv=None):
         s = parse(argv or [])
         if s.gradcheck:
             return gradient_check(s)  # no handlers: Ctrl-C (KeyboardInterrupt) stops it at once
-        prepare_out_dir(s.out)
+        prepare_out_dir(s)
         with StopSignals() as stop:
             return sweep(s, stop) if s.seeds or s.grid else single_run(s, stop)
     except SystemExit as e:  # argparse, after --help

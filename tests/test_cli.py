@@ -157,6 +157,17 @@ def test_an_output_folder_that_cannot_be_one_is_refused_before_training(run_main
     assert "--out" in err and message in err
 
 
+@pytest.mark.parametrize("flags, entry", [([], "learning.png"), ([], "results.npz"),
+                                          (["--seeds", 1, 2], "sweep.png"), (["--grid", "lr=0.01,0.02"], "grid.csv")])
+def test_a_folder_in_the_place_of_a_file_the_run_owns_is_refused_before_training(run_main, tmp_path, flags, entry):
+    (tmp_path / "results" / entry).mkdir(parents=True)  # a run would replace or remove a file of that name
+    status, out, err = run_main("--epochs", 2, *flags)
+    assert status == 2 and out == ""
+    assert err == (f"train_sin_lstm.py: error: --out {tmp_path}/results: {entry} is a folder, in the place of a "
+                   "file this run writes or removes; move it away or give another --out\n")
+    assert os.listdir(tmp_path / "results") == [entry]
+
+
 @pytest.mark.parametrize("lr, epoch", [(1, 2), (0.25, 2)])  # 0.25: the loss overflows to inf, not nan
 def test_divergence_stops_says_so_and_keeps_the_loss(run_main, tmp_path, lr, epoch):
     status, out, err = run_main("--lr", lr, "--epochs", 50, "--gates")
@@ -279,6 +290,27 @@ def test_a_file_that_cannot_be_written_exits_1_with_one_line(run_main, tmp_path,
     assert status == 1
     assert err.splitlines() == [f"train_sin_lstm.py: error: could not write {tmp_path}/results/loss.png (No space "
                                 f"left on device); wrote {tmp_path}/results/results.npz"]
+
+
+def test_an_earlier_runs_file_that_cannot_be_removed_costs_one_line_and_not_the_model(run_main, tmp_path,
+                                                                                        monkeypatch):
+    """As in a shared folder with the sticky bit (/tmp), where another user's learning.png stays."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "learning.png").write_text("another user's")
+    remove = os.remove
+
+    def not_permitted(path):
+        if os.path.basename(path) == "learning.png":
+            raise PermissionError(1, "Operation not permitted")
+        remove(path)
+    monkeypatch.setattr(m.os, "remove", not_permitted)
+    status, out, err = run_main("--epochs", 2, "--quiet")
+    monkeypatch.undo()
+    assert status == 1
+    assert err.splitlines() == [f"train_sin_lstm.py: error: could not remove {folder}/learning.png, an earlier "
+                                f"run's (Operation not permitted); wrote {folder}/results.npz"]
+    assert len(np.load(folder / "results.npz")["loss"]) == 2 and "lstm_Wx" in np.load(folder / "results.npz")
 
 
 def test_ctrl_c_during_the_gradient_check_exits_130_with_nothing_written(run_main, monkeypatch):

@@ -104,7 +104,7 @@ def test_a_stop_while_the_gif_is_written_leaves_it_out_and_everything_else_saved
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=10)
     assert process.returncode == 143
-    assert err == "terminated after training: everything is saved, nothing shown; learning.gif left out\n"
+    assert err == "terminated after training: all but learning.gif is saved, nothing shown\n"
     assert set(os.listdir(tmp_path)) == {"results.npz", "loss.png", "waveform.png", "learning.png"}
     assert "learning.gif" not in np.load(tmp_path / "results.npz")["files"].tolist()
 
