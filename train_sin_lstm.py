@@ -1555,7 +1555,7 @@ def train_models(jobs, stop, on_done):
 def sweep(s, stop):
     """Train one model per seed for each setting of the grid (a --seeds sweep: the one setting of the flags);
     print a line per model and a summary; write the table (CSV and .npz) and a figure."""
-    started, kind = time.perf_counter(), "grid" if s.grid else "sweep"
+    started = time.perf_counter()
     points, seeds = s.grid or [({}, s)], s.seeds or list(GRID_SEEDS)
     varied, jobs = list(points[0][0]), [(settings, seed) for _, settings in points for seed in seeds]
     if not s.quiet:
@@ -1591,12 +1591,13 @@ def sweep(s, stop):
     others = {setting.name: getattr(s, setting.name) for setting in SETTINGS if setting.name not in varied + ["seed"]}
     figures = [plot_grid(s, rows, varied) if s.grid else plot_sweep(s, runs)]
     out = Output(s.out, owned_files(s))
+    csv_name, npz_name, png_name = out.owned
     try:
         out.plan(out.owned)
-        out.write(f"{kind}.csv", lambda path: write_csv(path, [dict(row, **others) for row in rows]))
-        out.arrays(f"{kind}.npz", s, dict(columns, x=longest.x, clean=longest.clean, prediction=predictions,
-                                          files=np.array(out.owned)), varied + ["seed"])
-        out.figure(f"{kind}.png", figures[0])
+        out.write(csv_name, lambda path: write_csv(path, [dict(row, **others) for row in rows]))
+        out.arrays(npz_name, s, dict(columns, x=longest.x, clean=longest.clean, prediction=predictions,
+                                     files=np.array(out.owned)), varied + ["seed"])
+        out.figure(png_name, figures[0])
         say(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
         failed = [row for row in rows if row["status"] == "failed"]
         diverged = [row for row in rows if row["status"] == "diverged"]
