@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import train_sin_lstm as m
-from conftest import SCRIPT, headless_env
+from conftest import SCRIPT, headless_env, rmse_against_the_sine
 
 RUN_NAMES = [name for name, _, _ in m.RUN_FILES]
 
@@ -337,8 +337,8 @@ def test_the_waveforms_legend_gives_the_rmse_of_the_drawn_prediction(flags):
     r = m.run(s, s.seed)
     T, end = s.time_size, s.n_points
     labels = legend_labels(m.plot_waveform(s, r))
-    rmse = np.sqrt(np.mean((r.prediction[T:end] - np.sin(r.x[T:end])) ** 2))
+    rmse = rmse_against_the_sine(r.prediction[T:end], r.x[T:end])
     assert f"generated (closed loop), RMSE {rmse:.4f}" in labels
     if flags:
-        future = np.sqrt(np.mean((r.prediction[end:] - np.sin(r.x[end:])) ** 2))
+        future = rmse_against_the_sine(r.prediction[end:], r.x[end:])
         assert f"generated past the data (7 steps), RMSE {future:.4f}" in labels

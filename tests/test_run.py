@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import train_sin_lstm as m
-from conftest import run_with_flags
+from conftest import rmse_against_the_sine, run_with_flags
 
 
 @pytest.mark.parametrize("constant, value, flags", [
@@ -214,11 +214,11 @@ def test_the_printed_and_saved_rmse_is_the_saved_predictions_against_the_clean_s
     assert status == 0, err
     r = np.load(tmp_path / "results" / "results.npz")
     T, end = int(r["settings/time_size"]), m.N_POINTS
-    rmse = np.sqrt(np.mean((r["prediction"][T:end] - np.sin(r["x"][T:end])) ** 2))
+    rmse = rmse_against_the_sine(r["prediction"][T:end], r["x"][T:end])
     assert float(r["rmse"]) == pytest.approx(rmse, rel=1e-12)
     assert f"over the {end - T} generated points: {rmse:.4f}" in out
     if flags:
-        future = np.sqrt(np.mean((r["prediction"][end:] - np.sin(r["x"][end:])) ** 2))
+        future = rmse_against_the_sine(r["prediction"][end:], r["x"][end:])
         assert len(r["prediction"]) == end + 7 and float(r["future_rmse"]) == pytest.approx(future, rel=1e-12)
         assert f"over the 7 points past the data: {future:.4f}" in out
     else:
