@@ -1019,7 +1019,7 @@ class Output:
         """Remove the owned files this run will not write (an earlier run's) and the temporary files of runs
         that were killed."""
         for name in self.owned:
-            if name not in names and os.path.exists(self.path(name)):
+            if name not in names and os.path.lexists(self.path(name)):  # a link to nowhere too
                 try:
                     os.remove(self.path(name))
                 except OSError as e:  # another user's, in a folder with the sticky bit
@@ -1029,7 +1029,7 @@ class Output:
             for tmp in glob.glob(self.path(self.temporary(name))):
                 pid = os.path.basename(tmp)[len(name) + 2:].split(".")[0]
                 if pid.isdigit() and process_is_gone(int(pid)):
-                    with contextlib.suppress(FileNotFoundError):  # another run may be removing it too
+                    with contextlib.suppress(OSError):  # gone already (another run's clean-up), or not a file
                         os.remove(tmp)
 
     def write(self, name, write):

@@ -342,3 +342,16 @@ def test_the_waveforms_legend_gives_the_rmse_of_the_drawn_prediction(flags):
     if flags:
         future = rmse_against_the_sine(r.prediction[end:], r.x[end:])
         assert f"generated past the data (7 steps), RMSE {future:.4f}" in labels
+
+
+def test_a_dangling_link_and_an_unremovable_stale_temporary_do_not_cost_the_run(run_main, tmp_path):
+    """An earlier run's gates.png as a link to nowhere is removed like a file; a folder named as a killed run's
+    temporary file cannot be removed and is left, without a traceback."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    os.symlink(tmp_path / "nowhere", folder / "gates.png")
+    (folder / ".learning.png.99999999.tmp.png").mkdir()  # no process has that id
+    status, out, err = run_main("--epochs", 2, "--quiet")
+    assert status == 0 and err == "", err
+    assert names(folder) == {"results.npz", "loss.png", "waveform.png", ".learning.png.99999999.tmp.png"}
+    assert f"removed {folder}/gates.png (an earlier run's)" in out
