@@ -1387,14 +1387,16 @@ STOP_WORDS = {getattr(signal, name): word for name, word in (("SIGINT", "interru
 class StopSignals:
     """Records the first stop signal (and counts them all), for the run to check after every minibatch and
     every predicted value; as a context manager, the stop signals' handler, the previous handlers put back
-    after (in the main thread: Python allows handlers nowhere else)."""
+    after (in the main thread: Python allows handlers nowhere else).  A signal the run was started with
+    ignored, as `nohup` ignores HUP, stays ignored."""
 
     def __init__(self):
         self.signum, self.count, self.event, self.previous = None, 0, None, {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.previous = {signum: signal.signal(signum, self.record) for signum in STOP_WORDS}
+            self.previous = {signum: signal.signal(signum, self.record) for signum in STOP_WORDS
+                             if signal.getsignal(signum) is not signal.SIG_IGN}
         return self
 
     def __exit__(self, *exc):

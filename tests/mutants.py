@@ -169,6 +169,7 @@ MUTANTS = [
     ("gradcheck-ctrl-c-exits-1", "return 128 + signal.SIGINT", "return 1"),
     ("main-reads-the-process-argv", "s = parse(argv or [])", "s = parse(argv or sys.argv[1:])"),
     # stops
+    ("ignored-signal-taken-over", "\n                             if signal.getsignal(signum) is not signal.SIG_IGN}", "}"),
     ("stop-keeps-the-last-signal", "self.signum = self.signum or signum", "self.signum = signum"),
     ("stop-count-stuck-at-one", "self.count += 1", "self.count = 1"),
     ("stop-exit-status-without-128", "return 128 + self.signum", "return self.signum"),

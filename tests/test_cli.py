@@ -335,3 +335,13 @@ def test_main_without_arguments_takes_the_defaults_not_the_processs_command_line
     monkeypatch.setattr(m, "OUT_DIR", str(tmp_path))
     assert m.main() == 0
     assert "| epoch 1 / 1" in capsys.readouterr().out and (tmp_path / "results.npz").exists()
+
+
+def test_the_stop_handlers_leave_a_signal_ignored_that_was_ignored_before():
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts a program
+    try:
+        with m.StopSignals():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the others are the run's
+    finally:
+        signal.signal(signal.SIGHUP, previous)

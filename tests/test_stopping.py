@@ -318,3 +318,16 @@ def test_no_fork_warning_in_a_process_with_threads(tmp_path):
                           env=headless_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "multi-threaded, use of fork()" not in done.stderr
+
+
+def test_a_stop_signal_ignored_by_whoever_started_the_run_stays_ignored(tmp_path):
+    """As under `nohup` (HUP ignored): closing the terminal does not stop the run; TERM still does."""
+    process = start_script("--epochs", 100000, "--out", tmp_path,
+                           preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    read_until(process, "| epoch")
+    process.send_signal(signal.SIGHUP)
+    time.sleep(1)
+    assert process.poll() is None  # still training
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143 and err.startswith("terminated in epoch "), err
