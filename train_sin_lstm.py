@@ -43,9 +43,9 @@ EPOCHS = 301
 BATCH_SIZE = 10        # windows per minibatch
 TIME_SIZE = 10         # steps per window = truncated-BPTT length
 HIDDEN_SIZE = 45       # LSTM units
-LEARNING_RATE = 0.008  # plain SGD
+LEARNING_RATE = 0.008  # the lr of whichever optimizer trains (the book's own defaults: 0.01, Adam 0.001)
 CELL = "lstm"          # the recurrent cell: the book's "lstm", "rnn" (chapter 5) or "gru"
-OPTIMIZER = "sgd"      # the book's "sgd", "momentum", "adagrad", "rmsprop" or "adam", with their defaults
+OPTIMIZER = "sgd"      # the book's "sgd", "momentum", "adagrad", "rmsprop" or "adam", each given LEARNING_RATE
 LOSS = "many-to-one"   # or "many-to-many": score every step, the original's commented-out variant
 STATEFUL = True        # carry the LSTM's state from one minibatch to the next, and into prediction
 MAX_GRAD = None        # the book's gradient clipping: a largest norm for all gradients together (None: off)
@@ -503,8 +503,12 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "rmsprop": R
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Data: a noisy sine, cut into overlapping windows.  The model sees samples 0..T-1 of a window and is
-# asked, at every step, for the next sample.
+# Data: a noisy sine, cut into overlapping windows.  The model reads samples 0..T-1 of a window and outputs,
+# at every step, its guess at the next sample; the loss scores the last step's guess (many-to-many: every one).
+#
+# From here on, s is one run's settings: the constants at the top in lower case (s.epochs is EPOCHS), or
+# what their flags gave.  Four have other names: LEARNING_RATE is s.lr, LOSS s.loss_function, SNAPSHOTS
+# s.snapshot_count and OUT_DIR s.out.
 # ----------------------------------------------------------------------------------------------------------
 def sample_sine(s, future=0):
     """x: s.n_points samples over [s.x_min, s.x_max], then `future` more at the same spacing; and sin(x)."""
@@ -548,11 +552,16 @@ def data_and_model(s, seed, dtype=np.float32):
 # order; the original shuffles the windows every epoch and walks through them in minibatches of consecutive
 # shuffled windows, the LSTM staying stateful across those unrelated minibatches.
 # ----------------------------------------------------------------------------------------------------------
-def train(model, optimizer, xs, ts, rng, s, after_epoch=None, stop_requests=None):
+def never():
+    """The should_stop() of a run that nothing stops."""
+    return False
+
+
+def train(model, optimizer, xs, ts, rng, s, after_epoch=None, should_stop=never):
     """Train in place for s.epochs; return (losses, status).  losses[e] is epoch e+1's sum of its minibatch
     losses (the figure the original records and plots); status "done", "diverged" (a loss stopped being
-    finite) or "interrupted" (stop_requests(), how many stops were asked for, was no longer 0), the unfinished
-    epoch left out.  after_epoch(epoch, loss) follows along."""
+    finite) or "interrupted" (should_stop() turned true after a minibatch), the unfinished epoch left out.
+    after_epoch(epoch, loss, model) follows along."""
     # The original's many-to-one backward leaves out the 1/N its loss divides by: its step is batch_size
     # times the loss's gradient.  Kept, because its numbers depend on it.
     grad_scale = s.batch_size if s.loss_function == "many-to-one" else 1
@@ -570,11 +579,11 @@ def train(model, optimizer, xs, ts, rng, s, after_epoch=None, stop_requests=None
                 clip_grads(model.grads, s.max_grad)
             optimizer.update(model.params, model.grads)
             epoch_loss += loss
-            if stop_requests is not None and stop_requests():
+            if should_stop():
                 return losses, "interrupted"
         losses.append(float(epoch_loss))
         if after_epoch is not None:
-            after_epoch(epoch, float(epoch_loss))
+            after_epoch(epoch, losses[-1], model)
     return losses, "done"
 
 
@@ -582,17 +591,20 @@ def train(model, optimizer, xs, ts, rng, s, after_epoch=None, stop_requests=None
 # Prediction: closed loop.  Start from time_size samples of the clean sine; each new sample is the model's
 # output for the last time_size samples, the model feeding on its own outputs from then on.
 # ----------------------------------------------------------------------------------------------------------
-def generate(model, start, length, batch_size, after_step=None, should_stop=None):
+def generate(model, start, length, batch_size, after_step=None, should_stop=never):
     """A series of `length` values: `start`, then the model's own continuation (nan from where should_stop()
-    turned true).  As in the original, the window is copied into every row of a batch of batch_size (the
-    model's state has that many rows) and row 0's output at the last step is the next value.
+    turned true).  As in the original, each new value is a forward pass over the whole last window of T
+    values, copied into every row of a batch of batch_size (the model's state has that many rows), and row
+    0's output at the last step is the new value.  The state carries on from pass to pass, so each value is
+    read about T times, each time by a state that has already read it.  The book's generation (chapter 7,
+    rnnlm_gen.py) feeds one new value a step instead, its state carried on, each value read once.
     after_step(model) is called after each new value."""
     T = len(start)
     series = np.full(length, np.nan)
     series[:T] = start
     window = np.empty((batch_size, T, 1), dtype=model.params[0].dtype)
     for j in range(length - T):
-        if should_stop is not None and should_stop():
+        if should_stop():
             break
         window[:] = series[j:j + T, None]
         series[j + T] = model.predict(window)[0, -1, 0]
@@ -608,17 +620,16 @@ def rmse(a, b):
 # ----------------------------------------------------------------------------------------------------------
 # One run, the whole story: data, model, the training loop, the closed-loop prediction.
 # ----------------------------------------------------------------------------------------------------------
-def run(s, seed, after_epoch=None, stop_requests=None, after_step=None):
+def run(s, seed, after_epoch=None, should_stop=never, after_step=None):
     """One experiment with settings s, in the order of the original program.  after_epoch(epoch, loss, model)
-    is called after every epoch, after_step(model) after every predicted value; stop_requests() (how many
-    stops were asked for) after every minibatch and before every predicted value: a stop ends training (then
-    there is no prediction) or the prediction, where they are.  Returns the model and what it did."""
+    is called after every epoch, after_step(model) after every predicted value; should_stop() after every
+    minibatch and before every predicted value: once true, it ends training (then there is no prediction) or
+    the prediction, where they are.  Returns the model and what it did."""
     rng, noisy, xs, ts, model = data_and_model(s, seed)
     optimizer = OPTIMIZERS[s.optimizer](s.lr)
     started = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported instead
-        losses, status = train(model, optimizer, xs, ts, rng, s,
-                               after_epoch and (lambda epoch, loss: after_epoch(epoch, loss, model)), stop_requests)
+        losses, status = train(model, optimizer, xs, ts, rng, s, after_epoch, should_stop)
         # The closed-loop prediction starts from the state training left (zeros when stateless): kept, with
         # the trained weights, so that results.npz can recompute the prediction.
         layer = model.recurrent
@@ -630,7 +641,7 @@ def run(s, seed, after_epoch=None, stop_requests=None, after_step=None):
         x, clean = sample_sine(s, s.future)
         prediction = np.full(len(x), np.nan)
         if status == "done":
-            prediction = generate(model, clean[:s.time_size], len(x), s.batch_size, after_step, stop_requests)
+            prediction = generate(model, clean[:s.time_size], len(x), s.batch_size, after_step, should_stop)
     T, end = s.time_size, s.n_points
     return SimpleNamespace(
         seed=seed, status=status, loss=np.array(losses), model=model, x=x, clean=clean, noisy=noisy,
@@ -690,12 +701,14 @@ def model_gradient_errors(model, xs, ts, h0=None, c0=None, report=None):
 
 # ----------------------------------------------------------------------------------------------------------
 # How far back through time the gradient reaches (chapter 6's question): the norm of dl/dh_t for every step t of
-# one long sequence, l the loss of its last step.
+# one long sequence, the whole noisy series, l the loss of its last step.
 # ----------------------------------------------------------------------------------------------------------
-def gradient_flow(s, params, noisy, steps=100):
-    """||dl/dh_t|| for t = 0..steps-1, in float64, by the script's own backward pass: the model (with these
-    params) reads x_t = noisy[t] as one sequence, batch 1, from zero state; l = 0.5 (y_last - noisy[steps])^2.
-    dl/dh_t is the dh that backpropagation carries into step t (for the LSTM, c_t is a separate variable)."""
+def gradient_flow(s, params, noisy):
+    """||dl/dh_t|| for t = 0..steps-1, steps = len(noisy) - 1 (100 by default), in float64, by the script's own
+    backward pass: the model (with these params) reads x_t = noisy[t] as one sequence, batch 1, from zero state;
+    l = 0.5 (y_last - noisy[steps])^2.  dl/dh_t is the dh that backpropagation carries into step t (for the
+    LSTM, c_t is a separate variable)."""
+    steps = len(noisy) - 1
     Wx, Wh, b, W, b_out = (param.astype(np.float64) for param in params)
     recurrent, affine = TIME_LAYERS[s.cell](Wx, Wh, b), TimeAffine(W, b_out)
     ys = affine.forward(recurrent.forward(noisy[:steps].reshape(1, steps, 1)))
@@ -717,11 +730,14 @@ def gradient_flow(s, params, noisy, steps=100):
 # command line, watching training, files and figures, stop signals, sweeps and grids.
 # ==========================================================================================================
 import argparse  # noqa: E402  (the tooling's own imports)
+import bdb  # noqa: E402
 import contextlib  # noqa: E402
 import csv  # noqa: E402
 import glob  # noqa: E402
 import itertools  # noqa: E402
+import pdb  # noqa: E402
 import signal  # noqa: E402
+import stat  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -838,12 +854,13 @@ SETTINGS = [
     Setting("batch_size", "BATCH_SIZE", "--batch-size", int, "windows per minibatch", 1,
             lambda s: (s.n_points - 1) // 2, note=" (a larger one leaves no minibatch in an epoch)", grid=True),
     Setting("time_size", "TIME_SIZE", "--time-size", int, "steps per window: the truncated-BPTT length", 1,
-            lambda s: s.n_points - 2, grid=True),
+            lambda s: longest_window(s.n_points)[0], note=lambda s: f" ({longest_window(s.n_points)[0]} needs "
+            f"--batch-size {longest_window(s.n_points)[1]}; each batch size allows its own largest)", grid=True),
     Setting("hidden_size", "HIDDEN_SIZE", "--hidden-size", int, "hidden units", 1, 4096, grid=True),
     Setting("lr", "LEARNING_RATE", "--lr", float, "learning rate", 0, above=True, grid=True),
     Setting("cell", "CELL", "--cell", ("lstm", "rnn", "gru"), "the recurrent cell", grid=True),
     Setting("optimizer", "OPTIMIZER", "--optimizer", ("sgd", "momentum", "adagrad", "rmsprop", "adam"),
-            "the book's optimizers, with their defaults", grid=True),
+            "the book's optimizers, each given --lr", grid=True),
     Setting("loss_function", "LOSS", "--loss", ("many-to-one", "many-to-many"),
             "score the last step of each window, or every step", grid=True),
     Setting("stateful", "STATEFUL", "--stateful", bool, "carry the state across minibatches and into "
@@ -865,10 +882,21 @@ SETTINGS = [
     Setting("animation_frames", "ANIMATION_FRAMES", "", int, low=1, high=10000),
     Setting("x_min", "X_MIN", "", float),
     Setting("x_max", "X_MAX", "", float, low=lambda s: s.x_min, above=True, note=" (X_MIN)"),
-    Setting("noise", "NOISE", "", float, low=0),
+    Setting("noise", "NOISE", "", float, low=0, high=100, note=" (the sine's amplitude is 1)"),
     Setting("gpu", "GPU", "", (False,), note="False: this script runs on the CPU only"),
 ]
 SETTING = {setting.name: setting for setting in SETTINGS}
+JOBS = Setting("jobs", "", "--jobs", int, low=1)  # not a setting of the model: checked as one, never saved
+
+
+def longest_window(n_points):
+    """(the largest time size any batch size leaves enough windows for, that batch size): (66, 34) for 101 points.
+    An epoch takes batch size x minibatches_per_epoch windows, and there are n_points - 1 - time size."""
+    n_inputs, longest, batch_size = n_points - 1, 0, 0
+    for b in range(1, n_inputs // 2 + 1):
+        if n_inputs - b * minibatches_per_epoch(n_points, b) > longest:
+            longest, batch_size = n_inputs - b * minibatches_per_epoch(n_points, b), b
+    return longest, batch_size
 
 
 def value_text(value):
@@ -907,10 +935,10 @@ def snapshot_epochs(count, epochs):
 class Snapshots:
     """After chosen epochs, the closed-loop prediction the model would make if training stopped there,
     taken without changing training: the recurrent state is put back and no random number is drawn.  A
-    snapshot cut short by a stop is left out."""
+    snapshot cut short by a stop is left out, its epoch kept as `stopped`."""
 
-    def __init__(self, s, should_stop=None):
-        self.s, self.should_stop, self.taken, self.series = s, should_stop, [], []
+    def __init__(self, s, should_stop=never):
+        self.s, self.should_stop, self.taken, self.series, self.stopped = s, should_stop, [], [], None
         self.wanted = set(snapshot_epochs(s.snapshot_count or s.animation_frames * s.animate, s.epochs))
 
     def __call__(self, epoch, loss, model):
@@ -920,33 +948,55 @@ class Snapshots:
             series = generate(model, clean[:self.s.time_size], len(x), self.s.batch_size,
                               should_stop=self.should_stop)
             layer.set_state(*state)
-            if self.should_stop is None or not self.should_stop():
+            if self.should_stop():
+                self.stopped = epoch
+            else:
                 self.taken.append(epoch)
                 self.series.append(series)
 
 
 class Gates:
-    """after_step for generate, for --gates: what the recurrent layer's last step computed, row 0 of the batch,
-    read from the step layer's cache (FastTimeLSTM: from its own); gates[name] lists one (H,) array a point."""
+    """after_step for generate, for --gates: what the recurrent layer's last step computed, row 0 of the batch;
+    gates[name] lists one (H,) array a point.  The book's LSTM keeps its gates in its cache as (x, h_prev,
+    c_prev, f, g, i, o, c_next), the GRU as (x, h_prev, z, r, h~): they are read by their places there, so what
+    a learner appends to the cache changes nothing (FastTimeLSTM: from its own cache), and checked against the
+    cell's equations.  A cache that cannot be read so ends the recording, `problem` says why, and gates.png is
+    left out."""
 
     def __init__(self):
-        self.gates = {}
+        self.gates, self.problem = {}, None
 
     def __call__(self, model):
+        if self.problem is not None:
+            return
         layer = model.recurrent
-        if isinstance(layer, FastTimeLSTM):
-            f, g, i, o = (gate.T for gate in layer.cache[3][-1])
-            states = dict(gate_f=f, gate_g=g, gate_i=i, gate_o=o, cell=layer.c)
-        elif isinstance(layer, TimeLSTM):
-            x, h_prev, c_prev, f, g, i, o, c_next = layer.layers[-1].cache
-            states = dict(gate_f=f, gate_g=g, gate_i=i, gate_o=o, cell=c_next)
-        elif isinstance(layer, TimeGRU):
-            x, h_prev, z, r, h_hat = layer.layers[-1].cache
-            states = dict(gate_z=z, gate_r=r, candidate=h_hat)
-        else:
-            states = {}
+        try:
+            states, consistent = self.read(layer)
+        except (ValueError, TypeError, IndexError) as e:  # an edited cache: fewer values, or other shapes
+            self.problem = f"its last step's cache does not hold them where the book's does ({type(e).__name__}: {e})"
+            return
+        if not consistent:  # an edited cache: other values in their places
+            self.problem = "its last step's cache does not hold them where the book's does, or its equations changed"
+            return
         for name, value in dict(states, hidden=layer.h).items():
             self.gates.setdefault(name, []).append(value[0].copy())
+
+    @staticmethod
+    def read(layer):
+        """{name: (N, H) array} of what the layer's last step computed, h aside; and whether they agree with the
+        cell's equations, c_next = f * c_prev + g * i and h_next = o * tanh(c_next) (GRU: h_next = (1 - z) * h_prev
+        + z * h~)."""
+        if isinstance(layer, FastTimeLSTM):
+            f, g, i, o = (gate.T for gate in layer.cache[3][-1])
+            return dict(gate_f=f, gate_g=g, gate_i=i, gate_o=o, cell=layer.c), True
+        if isinstance(layer, TimeLSTM):
+            x, h_prev, c_prev, f, g, i, o, c_next = layer.layers[-1].cache[:8]
+            consistent = np.allclose(c_next, f * c_prev + g * i) and np.allclose(layer.h, o * np.tanh(c_next))
+            return dict(gate_f=f, gate_g=g, gate_i=i, gate_o=o, cell=c_next), bool(consistent)
+        if isinstance(layer, TimeGRU):
+            x, h_prev, z, r, h_hat = layer.layers[-1].cache[:5]
+            return dict(gate_z=z, gate_r=r, candidate=h_hat), bool(np.allclose(layer.h, (1 - z) * h_prev + z * h_hat))
+        return {}, True
 
     def arrays(self):
         return {name: np.array(values) for name, values in self.gates.items()}
@@ -1004,8 +1054,6 @@ class Output:
 
     def __init__(self, folder, owned):
         self.folder, self.owned, self.written, self.removed = folder, owned, [], []
-        self.umask = os.umask(0o22)
-        os.umask(self.umask)
 
     def path(self, name):
         return os.path.join(self.folder, name)
@@ -1026,7 +1074,7 @@ class Output:
                     raise WriteError(f"could not remove {self.path(name)}, an earlier run's ({e.strerror or e}); "
                                      f"{self.written_text() or 'nothing written'}") from None
                 self.removed.append(name)
-            for tmp in glob.glob(self.path(self.temporary(name))):
+            for tmp in glob.glob(os.path.join(glob.escape(self.folder), self.temporary(name))):
                 pid = os.path.basename(tmp)[len(name) + 2:].split(".")[0]
                 if pid.isdigit() and process_is_gone(int(pid)):
                     with contextlib.suppress(OSError):  # gone already (another run's clean-up), or not a file
@@ -1037,7 +1085,6 @@ class Output:
         tmp = self.path(self.temporary(name, os.getpid()))
         try:
             write(tmp)
-            os.chmod(tmp, 0o666 & ~self.umask)  # as any new file
             os.replace(tmp, self.path(name))
         except BaseException as e:
             with contextlib.suppress(FileNotFoundError):
@@ -1086,7 +1133,7 @@ def run_arrays(s, r, files):
     snapshot_epochs, snapshots      with --snapshots or --animate: the epochs, and (epochs, len(x))
     gate_f, gate_g, gate_i, gate_o, cell, hidden    with --gates: (generated points, H), row 0, last step (GRU:
                     gate_z, gate_r, candidate, hidden; RNN: hidden)
-    gradient_flow, gradient_flow_initial    with --gradient-flow: (100,), see gradient_flow()
+    gradient_flow, gradient_flow_initial    with --gradient-flow: (n_points - 1,), see gradient_flow()
     files           the files this run wrote
     """
     arrays = dict(loss=r.loss, prediction=r.prediction, x=r.x, clean=r.clean, noisy=r.noisy,
@@ -1161,7 +1208,7 @@ def plot_waveform(s, r):
     x, T, end = r.x, s.time_size, s.n_points
     fig, ax = new_figure(s, "Closed-loop prediction", (9, 5.5))
     ax.plot(x, r.clean, color="0.6", lw=1.5, label="clean sine")
-    ax.plot(x[:end], r.noisy, ".", color="tab:blue", ms=4, label="noisy training series")
+    ax.plot(x[:end], r.noisy, ".", color="tab:blue", ms=4, label=training_series_label(s))
     ax.plot(x[:T], r.prediction[:T], color="tab:green", lw=4, alpha=0.6, marker="o", ms=7,
             label=f"warm-up: {plural(T, 'clean sample')} given")
     ax.plot(x[T - 1:end], r.prediction[T - 1:end], color="tab:red", lw=1.5,
@@ -1172,6 +1219,10 @@ def plot_waveform(s, r):
                 if np.isfinite(r.future_rmse) else f"generated past the data (stopped before {len(x) - end} steps)")
     finish_wave_plot(s, ax, x, f"Closed-loop prediction, seed {r.seed}\n{settings_text(s)}", legend_columns=3)
     return fig
+
+
+def training_series_label(s):
+    return f"training series: the sine + noise of std {s.noise:g}" if s.noise else "training series: the sine, no noise"
 
 
 def finish_wave_plot(s, ax, x, title, legend_columns):
@@ -1223,16 +1274,15 @@ class Stopped(Exception):
 def save_animation(s, r, stop):
     """write(path) for learning.gif: frame k is snapshot k against the clean sine and the noisy data, beside
     the loss curve up to its epoch.  The still parts are drawn once; each frame redraws only the prediction,
-    the curve and the title over them, in the GIF's 256-colour palette.  A stop signal that comes while it
-    is written ends it between two frames (Stopped: the caller leaves the GIF out)."""
+    the curve and the title over them, in the GIF's 256-colour palette.  A stop that comes while it is
+    written ends it between two frames (Stopped: the caller leaves the GIF out)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from PIL import Image
-    signals_before = stop.count
     fig = Figure(figsize=(10, 4), dpi=72, layout="constrained")
     canvas, (wave, loss) = FigureCanvasAgg(fig), fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
     wave.plot(r.x, r.clean, color="0.6", lw=1.5, label="clean sine")
-    wave.plot(r.x[:s.n_points], r.noisy, ".", color="tab:blue", ms=3, label="noisy training series")
+    wave.plot(r.x[:s.n_points], r.noisy, ".", color="tab:blue", ms=3, label=training_series_label(s))
     line, = wave.plot(r.x, r.clean, color="tab:red", lw=1.5, label="closed-loop prediction", animated=True)
     wave.set(ylim=(-2, 2), xlabel="x (radians)", ylabel="sin(x)")
     wave.legend(fontsize=7, loc="lower left")
@@ -1246,7 +1296,7 @@ def save_animation(s, r, stop):
 
     def frames(still):  # one at a time, over the still parts: Pillow keeps what it needs of each, no more
         for k, (epoch, prediction) in enumerate(zip(r.snapshots.taken, r.snapshots.series)):
-            if stop.count > signals_before:
+            if stop.should_stop():
                 raise Stopped
             if not s.quiet and len(r.snapshots.taken) >= 20 and k % (len(r.snapshots.taken) // 10) == 0:
                 say(f"learning.gif: frame {k + 1} of {len(r.snapshots.taken)}")
@@ -1325,7 +1375,7 @@ def plot_gradient_flow(s, r):
     ax.axvline(s.time_size - 1, color="tab:blue", lw=1, ls="--",
                label=f"how far training's truncated BPTT reaches (time size {s.time_size})")
     ax.set_yscale("log")
-    ax.set(xlabel="steps back from the loss (the last of 100 steps)", ylabel="||dl/dh_t|| (log scale)")
+    ax.set(xlabel=f"steps back from the loss (the last of {len(back)} steps)", ylabel="||dl/dh_t|| (log scale)")
     ax.set_title(f"How far back through time the gradient reaches: the {s.cell.upper()}, seed {r.seed}\n"
                  f"{settings_text(s)}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
@@ -1353,73 +1403,108 @@ def owned_files(s):
 def save_run(s, r, out, figures, stop):
     """Write the files RUN_FILES says this run writes, appending each figure to figures as it is made (the
     caller closes them): results.npz first (what was learned is kept, whatever follows), then again at the
-    end, listing the files written.  A stop signal while the GIF is written leaves it out, an earlier run's
-    GIF too.  Returns the file names."""
+    end, listing the files written.  Left out, an earlier run's copy too: the GIF once the run is stopping
+    (its frames take seconds), and a figure that fails to draw (say, of a layer edited past what the figure
+    knows).  Returns {file left out: why}."""
     names = [name for name, when, _ in RUN_FILES if when(s, r)]
     out.arrays("results.npz", s, run_arrays(s, r, ["results.npz"]))
-    out.plan(names)
+    left_out = {}
     try:
+        out.plan(names)
         for name, _, make in RUN_FILES[1:]:
-            if name in names and name.endswith(".gif"):
-                out.write(name, make(s, r, stop))
-            elif name in names:
-                figures.append(make(s, r))
-                out.figure(name, figures[-1])
-    except Stopped:
+            if name not in names:
+                continue
+            try:
+                if name.endswith(".gif"):
+                    out.write(name, make(s, r, stop))
+                else:
+                    figures.append(make(s, r))
+                    out.figure(name, figures[-1])
+            except Stopped:
+                left_out[name] = "the run was stopped"
+            except WriteError:
+                raise
+            except Exception as e:  # the rest of the files are still written
+                left_out[name] = f"it could not be drawn ({type(e).__name__}: {e})"
         out.plan(out.written)
     except WriteError:
         with contextlib.suppress(WriteError):
             out.arrays("results.npz", s, run_arrays(s, r, list(out.written)))
         raise
     out.arrays("results.npz", s, run_arrays(s, r, list(out.written)))
-    return list(out.written)
+    return left_out
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Stopping.  Ctrl-C, TERM and HUP do not end the process where they find it: main() records the first one,
-# training and the prediction stop at the end of their minibatch or step, the run saves what it has and
-# exits with 128 + that first signal.
+# Stopping.  Ctrl-C, TERM and HUP do not end the process where they find it, and neither does q at a
+# breakpoint(): main() records the first stop, training and the prediction end at the end of their minibatch
+# or step, the run saves what it has and exits with 128 + that first signal (1 after q).
 # ----------------------------------------------------------------------------------------------------------
 STOP_WORDS = {getattr(signal, name): word for name, word in (("SIGINT", "interrupted"), ("SIGTERM", "terminated"),
                                                              ("SIGHUP", "hung up")) if hasattr(signal, name)}
 
 
+class StopOnQuit(pdb.Pdb):
+    """The debugger of breakpoint() during a run: q (or exit, or Ctrl-D) asks the run to stop, as Ctrl-C does,
+    instead of raising BdbQuit out of the layer where it stands, which would lose what the run has learned."""
+
+    def __init__(self, stop):
+        super().__init__()
+        self.stop = stop
+
+    def set_quit(self):
+        self.stop.stop_with("stopped in the debugger", 1)
+        self.clear_all_breaks()
+        self.set_continue()
+
+
 class StopSignals:
-    """Records the first stop signal (and counts them all), for the run to check after every minibatch and
-    every predicted value; as a context manager, the stop signals' handler, the previous handlers put back
-    after (in the main thread: Python allows handlers nowhere else).  A signal the run was started with
-    ignored, as `nohup` ignores HUP, stays ignored."""
+    """Records the first stop, for the run to ask should_stop() after every minibatch and every predicted
+    value: a stop signal, or q in the debugger.  As a context manager: the stop signals' handler (in the main
+    thread: Python allows handlers nowhere else) and breakpoint()'s debugger, StopOnQuit (unless
+    PYTHONBREAKPOINT or another hook chose one), the previous ones put back after.  A signal the run was
+    started with ignored, as `nohup` ignores HUP, stays ignored."""
 
     def __init__(self):
-        self.signum, self.count, self.event, self.previous = None, 0, None, {}
+        self.first, self.event, self.previous, self.hooked = None, None, {}, False  # first: (word, exit status)
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             self.previous = {signum: signal.signal(signum, self.record) for signum in STOP_WORDS
                              if signal.getsignal(signum) is not signal.SIG_IGN}
+        self.hooked = sys.breakpointhook is sys.__breakpointhook__ and not os.environ.get("PYTHONBREAKPOINT")
+        if self.hooked:
+            sys.breakpointhook = self.breakpoint
         return self
 
     def __exit__(self, *exc):
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
+        if self.hooked:
+            sys.breakpointhook = sys.__breakpointhook__
 
     def record(self, signum, frame=None):
-        self.signum = self.signum or signum
-        self.count += 1
+        self.stop_with(STOP_WORDS[signum], 128 + signum)
+
+    def stop_with(self, word, status):
+        self.first = self.first or (word, status)
         if self.event is not None:  # the worker processes of a sweep
             self.event.set()
 
-    def requested(self):
-        return self.signum is not None
+    def should_stop(self):
+        return self.first is not None
 
-    def requests(self):
-        return self.count
+    def breakpoint(self, *args, **kwargs):
+        """breakpoint() during a run: the debugger, at the line that called it; none once the run is stopping."""
+        if not self.should_stop():
+            StopOnQuit(self).set_trace(sys._getframe(1))
 
     def said(self, what):
         """The stop's one line on stderr (if anyone reads it); its exit status."""
+        word, status = self.first
         with contextlib.suppress(BrokenPipeError):
-            print(f"{STOP_WORDS[self.signum]}{what}", file=sys.stderr)
-        return 128 + self.signum
+            print(f"{word}{what}", file=sys.stderr)
+        return status
 
 
 def smaller_lr_text(lrs):
@@ -1429,16 +1514,16 @@ def smaller_lr_text(lrs):
 def single_run(s, stop):
     """Train in this process, save the files, print a summary; the exit status."""
     started = time.perf_counter()
-    snapshots = Snapshots(s, stop.requested) if s.snapshot_count or s.animate else None
+    snapshots = Snapshots(s, stop.should_stop) if s.snapshot_count or s.animate else None
     gates = Gates() if s.gates else None
     hooks = [hook for hook in (None if s.quiet else progress_printer(s.epochs, started), snapshots) if hook]
 
     def after_epoch(epoch, loss, model):
         for hook in hooks:
             hook(epoch, loss, model)
-    r = run(s, s.seed, after_epoch, stop.requests, gates)
+    r = run(s, s.seed, after_epoch, stop.should_stop, gates)
     r.snapshots, r.gates, r.gradient_flows = snapshots, gates.arrays() if gates else {}, {}
-    if s.gradient_flow and r.status == "done" and not stop.requested():  # trained, and the initial weights again
+    if s.gradient_flow and r.status == "done" and not stop.should_stop():  # trained, and the initial weights
         with np.errstate(over="ignore"):
             r.gradient_flows = {"gradient_flow": gradient_flow(s, r.model.params, r.noisy), "gradient_flow_initial":
                                 gradient_flow(s, data_and_model(s, s.seed)[4].params, r.noisy)}
@@ -1451,24 +1536,37 @@ def single_run(s, stop):
             f"{r.rmse:.4f}" + (f"\n  and over the {s.future} points past the data: {r.future_rmse:.4f}"
                                if s.future else ""))
     try:
-        names = save_run(s, r, out, figures, stop)
+        left_out = save_run(s, r, out, figures, stop)
         say(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
+        if gates and gates.problem:
+            left_out["gates.png"] = f"the gates could not be read from the {s.cell.upper()}: {gates.problem}"
+        if s.animate and "learning.gif" not in out.written:
+            left_out.setdefault("learning.gif", "no snapshot was taken")
+        for name, why in left_out.items():
+            if name != "learning.gif":  # left out by a stop, which says so below
+                print(f"{name} left out: {why}", file=sys.stderr)
         if r.status == "diverged":
             print(f"training diverged: the loss stopped being finite in epoch {epochs + 1}; "
                   f"{smaller_lr_text([s.lr])}", file=sys.stderr)
             return 1
-        if stop.requested():
-            gif = "; learning.gif left out" if s.animate and "learning.gif" not in names else ""
+        if stop.should_stop():
+            left = f"; {', '.join(left_out)} left out" if left_out else ""
             if r.status == "interrupted":
-                what = f" in epoch {epochs + 1}: saved the model as it stands (no prediction made){gif}"
+                what = f" in epoch {epochs + 1}: saved the model as it stands (no prediction made){left}"
+            elif snapshots and snapshots.stopped == epochs:  # the last epoch's snapshot, then no prediction
+                what = (f" during the snapshot after the last epoch ({epochs}): saved the trained model (no "
+                        f"prediction made){left}")
             elif generated < asked:
                 what = (f" during the closed-loop prediction, after {generated} of {asked} points: saved the "
-                        f"trained model and the points so far{gif}")
+                        f"trained model and the points so far{left}")
             else:
-                what = f" after training: {'all but learning.gif' if gif else 'everything'} is saved, nothing shown"
+                saved = f"all but {', '.join(left_out)}" if left_out else "everything"
+                what = f" after training: {saved} is saved, nothing shown"
             return stop.said(what)
+        if left_out:
+            return 1
         show_and_close(figures, s.show)
-        return stop.said(": figures closed") if stop.requested() else 0  # a stop while the windows were open
+        return stop.said(": figures closed") if stop.should_stop() else 0  # a stop while the windows were open
     finally:
         show_and_close(figures)
 
@@ -1491,7 +1589,7 @@ def train_worker(connection, s, seed, stop_event, parent):
             time.sleep(0.1)
         os._exit(1)
     threading.Thread(target=exit_with_parent, daemon=True).start()
-    r = run(s, seed, stop_requests=stop_event.is_set)
+    r = run(s, seed, should_stop=stop_event.is_set)
     del r.model
     connection.send(r)
 
@@ -1503,10 +1601,10 @@ def failed_model(s, seed, exitcode):
                            prediction=np.full(len(x), np.nan), rmse=np.nan, future_rmse=np.nan, exitcode=exitcode)
 
 
-def train_models(jobs, stop, on_done):
-    """Train one model per job (settings, seed); return {job's index: results} for the jobs that started,
-    calling on_done(k, r) as each ends.  Once stop.requested(), models stop at the end of their minibatch
-    and no other starts."""
+def train_models(jobs, stop, on_done, workers):
+    """Train one model per job (settings, seed), at most `workers` at once; return {job's index: results} for
+    the jobs that started, calling on_done(k, r) as each ends.  Once stop.should_stop(), models stop at the
+    end of their minibatch and no other starts."""
     import multiprocessing
     from multiprocessing.connection import wait
     # fork where it is safe; spawn in a process with other threads (a notebook's kernel; Python 3.12 warns)
@@ -1520,17 +1618,17 @@ def train_models(jobs, stop, on_done):
     except (OSError, ImportError, NotImplementedError) as e:
         say(f"training in this process: no worker processes here ({e})")
         for k, (settings, seed) in enumerate(jobs):
-            if not stop.requested():
-                done[k] = run(settings, seed, stop_requests=stop.requests)
+            if not stop.should_stop():
+                done[k] = run(settings, seed, should_stop=stop.should_stop)
                 del done[k].model
                 on_done(k, done[k])
         return done
-    if stop.requested():  # a signal that came before the Event
+    if stop.should_stop():  # a signal that came before the Event
         stop.event.set()
     waiting, running = list(enumerate(jobs)), {}  # running: {connection: (k, process)}
     try:
-        while running or (waiting and not stop.requested()):
-            while waiting and len(running) < (os.cpu_count() or 1) and not stop.requested():
+        while running or (waiting and not stop.should_stop()):
+            while waiting and len(running) < workers and not stop.should_stop():
                 k, (settings, seed) = waiting.pop(0)
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(target=train_worker, daemon=True,
@@ -1576,7 +1674,7 @@ def sweep(s, stop):
                 + (f"{r.status} in epoch {len(r.loss) + 1}, " if r.status != "done" else "")
                 + (f"loss {r.loss[-1]:.6g}, RMSE {r.rmse:.4f}" if len(r.loss) else "no epoch finished"))
 
-    done = train_models(jobs, stop, finished)
+    done = train_models(jobs, stop, finished, s.jobs or os.cpu_count() or 1)
     if not done:
         return stop.said(" before any model finished; nothing written")
     runs = list(done.values())
@@ -1603,9 +1701,10 @@ def sweep(s, stop):
         say(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
         failed = [row for row in rows if row["status"] == "failed"]
         diverged = [row for row in rows if row["status"] == "diverged"]
-        if stop.requested():
+        if stop.should_stop():
             unfinished = len(runs) < len(jobs) or any(r.status != "done" for r in runs)
-            return stop.said(f": {len(runs)} of {len(jobs)} models saved, some of them unfinished" if unfinished
+            return stop.said(f": the results of {len(runs)} of {len(jobs)} models saved (their losses and predictions; "
+                             f"a sweep keeps no weights), some of them unfinished" if unfinished
                              else " after training: everything is saved, nothing shown")
         if failed:
             print(f"{len(failed)} of {len(jobs)} models failed (their worker process died); the others are saved",
@@ -1717,36 +1816,45 @@ def plot_sweep(s, runs):
 
 
 def plot_grid(s, rows, names):
-    """For each setting of the grid, every finished seed's RMSE as a dot and their mean +- std as a diamond;
-    the script's defaults shaded; with two or more varied settings, coloured by the last one.  As many
-    settings a row as fit in 14 inches, then more rows."""
+    """For each setting of the grid, every finished seed's closed-loop RMSE as a dot and their mean +- std as a
+    diamond; under it, when models generated past the data (--future), the same for the RMSE there.  The
+    script's defaults shaded; with two or more varied settings, coloured by the last one.  As many settings a
+    row as fit in 14 inches, then more rows."""
     import matplotlib
     settings, defaults = grid_settings(rows, names), tuple(SETTING[name].default() for name in names)
     labels = [point_text(dict(zip(names, setting))).strip().replace(" ", "\n") for setting in settings]
     column = max(0.9, 0.07 * max(len(line) for label in labels for line in label.split("\n")))  # inches
     per_row = max(1, min(len(settings), int(14 // column)))
     n_rows = -(-len(settings) // per_row)
-    fig, axes = new_figure(s, "Closed-loop RMSE for each setting", (max(7.5, 1.2 + column * per_row),
-                           1.8 + (2.6 + 0.15 * len(names)) * n_rows), n_rows, squeeze=False)
-    axes = axes[:, 0]
+    metrics = [("rmse", "closed-loop RMSE")]
+    if any(np.isfinite(row["future_rmse"]) for row in rows):
+        metrics.append(("future_rmse", "RMSE past the data"))
+    fig, axes = new_figure(s, "Closed-loop RMSE for each setting", (max(7.5, 1.2 + column * per_row), 1.8 + (
+                           2.6 + 0.15 * len(names)) * n_rows * len(metrics)), n_rows * len(metrics), squeeze=False)
+    axes = axes[:, 0]  # a row of settings: one axes a metric
+    for k in range(len(metrics), len(axes)):
+        axes[k].sharey(axes[k % len(metrics)])
     colors, groups = matplotlib.colormaps["tab10"].colors, list(dict.fromkeys(setting[-1] for setting in settings))
-    finite = [row["rmse"] for row in rows if row["status"] == "done" and np.isfinite(row["rmse"])] or [0, 1]
     for k, setting in enumerate(settings):
-        ax, x = axes[k // per_row], k % per_row
+        x = k % per_row
         color = colors[groups.index(setting[-1]) % len(colors)] if len(names) > 1 else "tab:blue"
-        rmses = np.array([row["rmse"] for row in finished_rows(rows, names, setting)])
-        ax.plot(np.full(len(rmses), x), rmses, "o", color=color, alpha=0.45, ms=5)
-        if len(rmses):
-            ax.errorbar(x + 0.18, rmses.mean(), rmses.std(), fmt="D", color=color, capsize=4, ms=6)
-        else:
-            ax.text(x, np.mean(finite), "no model\nfinished", ha="center", fontsize=7, color="0.4")
-        if setting == defaults:
-            ax.axvspan(x - 0.4, x + 0.4, color="0.9", zorder=0)
+        finished = finished_rows(rows, names, setting)
+        for j, (key, _) in enumerate(metrics):
+            ax = axes[k // per_row * len(metrics) + j]
+            values = np.array([row[key] for row in finished if np.isfinite(row[key])])
+            ax.plot(np.full(len(values), x), values, "o", color=color, alpha=0.45, ms=5)
+            if len(values):
+                ax.errorbar(x + 0.18, values.mean(), values.std(), fmt="D", color=color, capsize=4, ms=6)
+            else:
+                ax.text(x, 0.5, "nothing past\nthe data" if finished else "no model\nfinished", ha="center",
+                        va="center", fontsize=7, color="0.4", transform=ax.get_xaxis_transform())
+            if setting == defaults:
+                ax.axvspan(x - 0.4, x + 0.4, color="0.9", zorder=0)
     for k, ax in enumerate(axes):
-        ax.set_xticks(range(len(labels[k * per_row:(k + 1) * per_row])))
-        ax.set_xticklabels(labels[k * per_row:(k + 1) * per_row], fontsize=7)
-        ax.set(xlim=(-0.6, per_row - 0.4), ylim=(min(finite) * 0.9 - 0.01, max(finite) * 1.1 + 0.01),
-               ylabel="closed-loop RMSE")
+        shown = labels[k // len(metrics) * per_row:(k // len(metrics) + 1) * per_row]
+        ax.set_xticks(range(len(shown)))
+        ax.set_xticklabels(shown, fontsize=7)
+        ax.set(xlim=(-0.6, per_row - 0.4), ylabel=metrics[k % len(metrics)][1])
         ax.grid(True, axis="y", alpha=0.3)
     if len(names) > 1:
         handles = [matplotlib.lines.Line2D([], [], color=colors[k % len(colors)], marker="D", ls="")
@@ -1803,19 +1911,35 @@ def problem(setting, value, s):
         return None
     if setting.type in (bool, str):
         return None if isinstance(value, setting.type) and value != "" else f"must be {expected(setting)}"
-    low, high = (bound(s) if callable(bound) else bound for bound in (setting.low, setting.high))
+    low, high = bounds(setting, s)
     if setting.type is int:
         fits = isinstance(value, int) and not isinstance(value, bool)
-        words = f"a whole number from {low} to {high}" if high is not None else f"a whole number of at least {low}"
     else:  # a float setting takes whole numbers too
         fits = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        words = "a finite number" + (f" {'above' if setting.above else 'of at least'} {low:g}" if low is not None
-                                     else "")
     if fits and low is not None:
         fits = value > low if setting.above else value >= low
     if fits and high is not None:
         fits = value <= high
-    return None if fits else f"must be {words}{setting.note}"
+    return None if fits else f"must be {allowed(setting, s)}"
+
+
+def bounds(setting, s):
+    """A number setting's (low, high), either None when there is none; s: the other settings."""
+    return tuple(bound(s) if callable(bound) else bound for bound in (setting.low, setting.high))
+
+
+def allowed(setting, s):
+    """The values a number setting takes, in words, with its note: 'a whole number from 1 to 50 (...)'."""
+    low, high = bounds(setting, s)
+    note = setting.note(s) if callable(setting.note) else setting.note
+    if setting.type is int:
+        words = f"a whole number from {low} to {high}" if high is not None else f"a whole number of at least {low}"
+    elif low is not None and high is not None and not setting.above:
+        words = f"a finite number from {low:g} to {high:g}"
+    else:
+        words = "a finite number" + (f" {'above' if setting.above else 'of at least'} {low:g}" if low is not None
+                                     else "")
+    return words + note
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -1829,8 +1953,12 @@ def make_parser():
     p = ArgumentParser(prog=PROG, argument_default=argparse.SUPPRESS, description="Train an LSTM on a noisy sine "
                        "wave (NumPy only), let it generate the wave closed-loop, and plot both.  Defaults: the "
                        "constants at the top of the script.")
+    defaults = argparse.Namespace(**{setting.name: setting.default() for setting in SETTINGS})
     for setting in (setting for setting in SETTINGS if setting.flag):
         text = f"{setting.help} ({setting.constant}, default {value_text(setting.default())})"
+        if setting.type in (int, float):
+            with contextlib.suppress(TypeError, ValueError):  # N_POINTS edited to a non-number: refused later
+                text += f"; {allowed(setting, defaults)}"
         if setting.type is bool:
             group = p.add_mutually_exclusive_group()
             group.add_argument(setting.flag, dest=setting.name, action="store_true", help=text)
@@ -1849,6 +1977,8 @@ def make_parser():
     p.add_argument("--gradcheck", action="store_true", help="check the model's gradients against central "
                    "differences instead of training")
     p.add_argument("--no-show", dest="show", action="store_false", help="only save the figures")
+    p.add_argument("--jobs", type=lambda text: parse_value(JOBS, text), metavar="N", help="models a sweep or grid "
+                   f"trains at once, each in a process of its own (default: one per core, here {os.cpu_count()})")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -1862,6 +1992,7 @@ def settings_from(given):
         if problem(setting, value, s):
             label = f"{setting.flag} ({setting.constant})" if setting.flag else setting.constant
             raise SettingError(f"{label} = {value!r}: {problem(setting, value, s)}")
+    s.out = os.path.expanduser(s.out)  # OUT_DIR = "~/runs" at the top, where no shell expands the ~
     n_inputs, B, T, M = s.n_points - 1, s.batch_size, s.time_size, minibatches_per_epoch(s.n_points, s.batch_size)
     if B * M > n_inputs - T:
         batches = [b for b in range(1, n_inputs // 2 + 1) if b * minibatches_per_epoch(s.n_points, b) <= n_inputs - T]
@@ -1879,7 +2010,8 @@ def parse(argv):
     parser = make_parser()
     given = vars(parser.parse_args(argv))
     modes = {name: given.pop(name, default) for name, default in
-             (("seeds", None), ("grid", None), ("gradcheck", False), ("show", True), ("quiet", False))}
+             (("seeds", None), ("grid", None), ("jobs", None), ("gradcheck", False), ("show", True),
+              ("quiet", False))}
     s = argparse.Namespace(**vars(settings_from(given)), **modes)
     for seed in s.seeds or []:
         if problem(SETTING["seed"], seed, s):
@@ -1898,6 +2030,10 @@ def parse(argv):
                            " (give the seeds in --seeds)" * (flag == "--seed"))
     if several and (s.snapshot_count or s.animate or s.gates or s.gradient_flow):
         raise SettingError(f"SNAPSHOTS, ANIMATE, GATES and GRADIENT_FLOW are for a single run, not with {several}")
+    if s.jobs is not None and problem(JOBS, s.jobs, s):
+        raise SettingError(f"--jobs {s.jobs}: {problem(JOBS, s.jobs, s)}")
+    if s.jobs is not None and not several:
+        raise SettingError("--jobs is for --seeds or --grid: a single run trains one model, here")
     s.grid = s.grid and grid_points(parser, given, s.grid)
     return s
 
@@ -1936,8 +2072,8 @@ def grid_points(parser, given, items):
 
 
 def prepare_out_dir(s):
-    """Before any training: matplotlib is there, a file can be written in the output folder, and no folder
-    stands where the run will write or remove a file."""
+    """Before any training: matplotlib is there, a file can be written in the output folder, no folder stands
+    where the run will write or remove a file, and no file there is one it may not replace."""
     path = s.out
     import importlib.util
     try:
@@ -1947,17 +2083,66 @@ def prepare_out_dir(s):
     if missing:
         raise SettingError("matplotlib is not installed, and a run draws its figures with it: "
                            "pip install -r requirements.txt (--gradcheck works without it)")
-    if os.path.isfile(path):
-        raise SettingError(f"--out {path}: that is a file; give a folder")
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise SettingError(f"--out {path}: that is {what_stands_at(path)}; give a folder")
     try:
         os.makedirs(path, exist_ok=True)
         tempfile.TemporaryFile(dir=path).close()
     except OSError as e:
         raise SettingError(f"--out {path}: cannot write there ({e.strerror or e})") from None
+    folder = os.stat(path)
     for name in owned_files(s):
         if os.path.isdir(os.path.join(path, name)):
             raise SettingError(f"--out {path}: {name} is a folder, in the place of a file this run writes or "
                                "removes; move it away or give another --out")
+        owner = os.lstat(os.path.join(path, name)).st_uid if os.path.lexists(os.path.join(path, name)) else None
+        if folder.st_mode & stat.S_ISVTX and owner not in (None, os.geteuid(), folder.st_uid) and os.geteuid() != 0:
+            raise SettingError(f"--out {path}: {name} is another user's, and the folder's sticky bit lets only its "
+                               "owner replace or remove it; give another --out")
+
+
+def what_stands_at(path):
+    """What a path that is not a folder is, in words."""
+    if os.path.islink(path):
+        return f"a link to {os.readlink(path)}, which " + ("is not a folder" if os.path.exists(path) else
+                                                          "does not exist")
+    return "a file" if os.path.isfile(path) else "neither a file nor a folder (a pipe, a socket or a device)"
+
+
+@contextlib.contextmanager
+def only_run_in(path):
+    """Held while a run writes into the folder at path: a second run into it is refused (SettingError) instead
+    of mixing its files with this one's.  A lock on the folder itself (flock: released however this process
+    ends, so none is ever left stale); none where the system has no flock."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = lock_holder(path)
+            raise SettingError(f"--out {path}: another run is writing there{f' (process {holder})' if holder else ''}"
+                               "; wait for it to end, or give another --out") from None
+        except OSError:  # a file system without locks (some network ones): run unguarded, as before
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
+def lock_holder(path):
+    """The id of the process holding the flock on the folder at path, from Linux's /proc/locks; None elsewhere."""
+    st = os.stat(path)
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    with contextlib.suppress(OSError), open("/proc/locks") as f:
+        for fields in map(str.split, f):
+            if fields[1:2] == ["FLOCK"] and fields[5:6] == [where]:
+                return fields[4]
+    return None
 
 
 def gradient_check(s):
@@ -1994,7 +2179,7 @@ def main(argv=None):
         if s.gradcheck:
             return gradient_check(s)  # no handlers: Ctrl-C (KeyboardInterrupt) stops it at once
         prepare_out_dir(s)
-        with StopSignals() as stop:
+        with only_run_in(s.out), StopSignals() as stop:
             return sweep(s, stop) if s.seeds or s.grid else single_run(s, stop)
     except SystemExit as e:  # argparse, after --help
         return e.code
@@ -2004,6 +2189,9 @@ def main(argv=None):
     except KeyboardInterrupt:  # during --gradcheck
         print("interrupted; nothing written", file=sys.stderr)
         return 128 + signal.SIGINT
+    except bdb.BdbQuit:  # q at a breakpoint() during --gradcheck
+        print("stopped in the debugger; nothing written", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

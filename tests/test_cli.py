@@ -3,6 +3,7 @@
 main(argv) is called in this process; a subprocess only where the process is the point (a newcomer's
 first run, importing, an interpreter without matplotlib, a debugger on the terminal)."""
 import importlib.util
+import io
 import os
 import signal
 import subprocess
@@ -59,7 +60,12 @@ BAD_SETTINGS = [
     (["--batch-size", "0"], "--batch-size (BATCH_SIZE) = 0: must be a whole number from 1 to 50"),
     (["--batch-size", "51"], "from 1 to 50 (a larger one leaves no minibatch in an epoch)"),
     (["--batch-size", "ten"], "argument --batch-size: 'ten' is not a whole number"),
-    (["--time-size", "0"], "--time-size (TIME_SIZE) = 0: must be a whole number from 1 to 99"),
+    (["--time-size", "0"], "--time-size (TIME_SIZE) = 0: must be a whole number from 1 to 66 (66 needs --batch-size "
+                           "34; each batch size allows its own largest)"),
+    (["--time-size", "67", "--batch-size", "34"], "--time-size (TIME_SIZE) = 67: must be a whole number from 1 to 66"),
+    (["--jobs", "0", "--seeds", "1", "2"], "--jobs 0: must be a whole number of at least 1"),
+    (["--jobs", "two", "--seeds", "1", "2"], "argument --jobs: 'two' is not a whole number"),
+    (["--jobs", "2"], "--jobs is for --seeds or --grid: a single run trains one model, here"),
     (["--time-size", "11"], "--batch-size 10 with --time-size 11: an epoch takes 9 minibatches x 10 = 90 "
                             "windows, but 100 inputs give only 89 windows of 11 steps; use --time-size 10 or "
                             "less, or with --time-size 11 a batch size in"),
@@ -124,7 +130,8 @@ def test_bad_setting_one_line_exit_2_nothing_written(run_main, tmp_path, flags, 
     ("EPOCHS", 301.5, "--epochs (EPOCHS) = 301.5: must be a whole number"),
     ("STATEFUL", 1, "--stateful (STATEFUL) = 1: must be true or false"),
     ("LOSS", "all", "--loss (LOSS) = 'all': must be one of many-to-one, many-to-many"),
-    ("NOISE", -1, "NOISE = -1: must be a finite number of at least 0"),
+    ("NOISE", -1, "NOISE = -1: must be a finite number from 0 to 100 (the sine's amplitude is 1)"),
+    ("NOISE", 1e308, "NOISE = 1e+308: must be a finite number from 0 to 100"),
     ("X_MAX", -10, "X_MAX = -10: must be a finite number above -6.28319 (X_MIN)"),
     ("N_POINTS", 2, "N_POINTS = 2: must be a whole number from 3 to 100000"),
     ("ANIMATION_FRAMES", 0, "ANIMATION_FRAMES = 0: must be a whole number from 1 to 10000"),
@@ -147,14 +154,72 @@ def test_an_empty_out_dir_at_the_top_is_caught(monkeypatch, capsys):
     assert capsys.readouterr().err == "train_sin_lstm.py: error: --out (OUT_DIR) = '': must be a name\n"
 
 
-@pytest.mark.parametrize("out, message", [("a_file/results", "cannot write there (Not a directory)"),
-                                          ("a_file", "that is a file; give a folder"),
-                                          ("/proc", "cannot write there")])  # a folder that exists, not writable
+def test_the_longest_window_any_batch_size_allows_trains_and_help_names_it(run_main, capsys):
+    status, out, err = run_main("--time-size", 66, "--batch-size", 34, "--epochs", 1, "--quiet")
+    assert status == 0, err
+    assert m.main(["--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "(TIME_SIZE, default 10); a whole number from 1 to 66 (66 needs --batch-size 34;" in help_text
+    assert "(HIDDEN_SIZE, default 45); a whole number from 1 to 4096" in help_text
+
+
+@pytest.mark.parametrize("out, message", [
+    ("a_file/results", "cannot write there (Not a directory)"),
+    ("a_file", "that is a file; give a folder"),
+    ("/proc", "cannot write there"),  # a folder that exists, not writable
+    ("a_link", "that is a link to nowhere, which does not exist; give a folder"),
+    ("a_pipe", "that is neither a file nor a folder (a pipe, a socket or a device); give a folder")])
 def test_an_output_folder_that_cannot_be_one_is_refused_before_training(run_main, tmp_path, out, message):
     (tmp_path / "a_file").write_text("")
+    os.symlink("nowhere", tmp_path / "a_link")
+    os.mkfifo(tmp_path / "a_pipe")
     status, out, err = run_main("--out", tmp_path / out)
     assert status == 2 and out == "" and len(err.splitlines()) == 1
-    assert "--out" in err and message in err
+    assert "--out" in err and message in err, err
+
+
+def test_out_dir_at_the_top_may_start_from_the_home_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(m, "OUT_DIR", "~/runs")
+    monkeypatch.chdir(tmp_path)
+    assert m.main(["--epochs", "1", "--quiet", "--no-show"]) == 0
+    assert os.listdir(tmp_path / "home" / "runs") and not os.path.exists(tmp_path / "~")
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused_before_it_writes(run_main, tmp_path):
+    """Another run writing into the folder right now (a real process holding it): refused, naming it."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], "
+                               "os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+                               str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        status, out, err = run_main("--epochs", 1)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert status == 2 and out == "" and os.listdir(folder) == []
+    assert err == (f"train_sin_lstm.py: error: --out {folder}: another run is writing there (process {holder.pid}); "
+                   "wait for it to end, or give another --out\n")
+    assert run_main("--epochs", 1)[0] == 0  # once it is gone, the folder is free
+
+
+def test_another_users_file_in_a_sticky_folder_is_refused_before_training(run_main, tmp_path, monkeypatch):
+    """As /tmp: a shared folder with the sticky bit, where another user's loss.png stands; this run (a user
+    who owns neither the folder nor the file) could not replace it."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    os.chmod(folder, 0o1777)
+    (folder / "loss.png").write_text("another user's")
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to make a file another user's")
+    os.chown(folder / "loss.png", 4242, 4242)
+    monkeypatch.setattr(m.os, "geteuid", lambda: 4343)  # this run's user
+    status, out, err = run_main("--epochs", 1, "--out", folder)
+    assert status == 2 and out == "" and os.listdir(folder) == ["loss.png"]
+    assert err == (f"train_sin_lstm.py: error: --out {folder}: loss.png is another user's, and the folder's sticky "
+                   "bit lets only its owner replace or remove it; give another --out\n")
 
 
 @pytest.mark.parametrize("flags, entry", [([], "learning.png"), ([], "results.npz"),
@@ -321,11 +386,13 @@ def test_ctrl_c_during_the_gradient_check_exits_130_with_nothing_written(run_mai
     assert status == 130 and err == "interrupted; nothing written\n"
 
 
-def test_the_first_stop_signal_names_the_stop_and_every_one_is_counted(capsys):
+def test_the_first_stop_names_the_stop_and_its_exit_status(capsys):
     stop = m.StopSignals()
+    assert not stop.should_stop()
     stop.record(signal.SIGINT)
     stop.record(signal.SIGTERM)
-    assert stop.requested() and stop.requests() == 2
+    stop.stop_with("stopped in the debugger", 1)
+    assert stop.should_stop()
     assert stop.said(" in epoch 3: saved") == 130 and capsys.readouterr().err == "interrupted in epoch 3: saved\n"
 
 
@@ -345,3 +412,55 @@ def test_the_stop_handlers_leave_a_signal_ignored_that_was_ignored_before():
             assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the others are the run's
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.mark.parametrize("snapshots, epochs, said", [
+    (1, 3, "interrupted during the snapshot after the last epoch (3): saved the trained model (no prediction made)"),
+    (2, 9, "interrupted in epoch 2: saved the model as it stands (no prediction made)")])
+def test_a_stop_during_a_snapshot_says_where_it_stopped(tmp_path, monkeypatch, capsys, snapshots, epochs, said):
+    """The stop comes as a snapshot's prediction begins: of the last epoch (the run then makes no prediction)
+    or of the first (training stops in the next epoch)."""
+    stop = m.StopSignals()
+    real_generate = m.generate
+
+    def generate(*args, **kwargs):  # the first call is the first snapshot's
+        stop.record(signal.SIGINT)
+        return real_generate(*args, **kwargs)
+    monkeypatch.setattr(m, "generate", generate)
+    s = m.parse([str(word) for word in ("--epochs", epochs, "--snapshots", snapshots, "--quiet", "--no-show",
+                                        "--out", tmp_path)])
+    assert m.single_run(s, stop) == 130
+    assert capsys.readouterr().err == said + "\n"
+
+
+def test_q_in_the_debugger_stops_the_run_as_ctrl_c_does(tmp_path, monkeypatch, capsys):
+    """breakpoint() in LSTM.backward, then q: the run stops at the end of that minibatch and saves the model,
+    with one line and exit 1, instead of a BdbQuit traceback and an empty folder; breakpoint() stops no more."""
+    path = edited_script(tmp_path, "        ds = dc_next", "        breakpoint()\n        ds = dc_next")
+    spec = importlib.util.spec_from_file_location("edited_train_sin_lstm", path)
+    edited = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(edited)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("p dh_next.shape\nq\n"))  # what the learner types
+    monkeypatch.delenv("PYTHONBREAKPOINT", raising=False)
+    out_dir = tmp_path / "results"
+    status = edited.main(["--epochs", "3", "--no-show", "--out", str(out_dir)])
+    out, err = capsys.readouterr()
+    assert status == 1 and err == ("stopped in the debugger in epoch 1: saved the model as it stands (no prediction "
+                                   "made)\n")
+    assert out.count("(Pdb) ") == 2 and "(10, 45)" in out  # one stop of the debugger: the first step back
+    r = np.load(out_dir / "results.npz")
+    assert str(r["status"]) == "interrupted" and len(r["loss"]) == 0 and "lstm_Wx" in r
+    assert sys.breakpointhook is sys.__breakpointhook__  # put back after the run
+
+
+@pytest.mark.slow
+def test_q_in_the_debugger_as_a_learner_types_it_in_a_run_and_in_the_gradient_check(tmp_path):
+    script = edited_script(tmp_path, "        ds = dc_next", "        breakpoint()\n        ds = dc_next")
+    for flags, said in ((["--epochs", "3", "--no-show", "--out", tmp_path / "r"], "stopped in the debugger in epoch 1: "
+                         "saved the model as it stands (no prediction made)\n"),
+                        (["--gradcheck", "--hidden-size", "3"], "stopped in the debugger; nothing written\n")):
+        process = subprocess.Popen([sys.executable, str(script), *map(str, flags)], env=headless_env(),
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = process.communicate("q\n", timeout=120)
+        assert process.returncode == 1 and err == said, err
+    assert str(np.load(tmp_path / "r" / "results.npz")["status"]) == "interrupted"

@@ -1,4 +1,5 @@
 """Files and figures: a results folder never mixes two runs, writes are atomic, figures are readable."""
+import importlib.util
 import os
 import resource
 import subprocess
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 import train_sin_lstm as m
-from conftest import SCRIPT, headless_env, rmse_against_the_sine
+from conftest import SCRIPT, edited_script, headless_env, rmse_against_the_sine
 
 RUN_NAMES = [name for name, _, _ in m.RUN_FILES]
 
@@ -55,6 +56,16 @@ def test_a_plain_run_removes_the_optional_figures_and_temporary_files_of_an_earl
     assert files_recorded(folder / "results.npz") == {"results.npz", "loss.png", "waveform.png"}
 
 
+@pytest.mark.parametrize("folder", ["res[1]", "a*b?"])
+def test_a_killed_runs_temporary_file_is_removed_whatever_the_folder_is_called(run_main, tmp_path, folder):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / folder).mkdir()
+    (tmp_path / folder / f".loss.png.{gone.stdout.strip()}.tmp.png").write_text("half a figure")
+    status, out, err = run_main("--epochs", 2, "--out", tmp_path / folder)
+    assert status == 0, err
+    assert names(tmp_path / folder) == {"results.npz", "loss.png", "waveform.png"}
+
+
 def test_a_sweep_after_a_single_run_keeps_the_single_runs_files(run_main, tmp_path):
     folder = tmp_path / "results"
     assert run_main("--epochs", 3)[0] == 0
@@ -82,7 +93,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path):
     assert os.listdir(tmp_path) == ["results.npz"]
     out.write("results.npz", lambda tmp: open(tmp, "wb").write(b"new"))
     assert path.read_bytes() == b"new" and os.listdir(tmp_path) == ["results.npz"]
-    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~out.umask)  # as any new file, not 0o600
+    umask = os.umask(0o22)
+    os.umask(umask)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~umask)  # as any new file, not 0o600
 
 
 @pytest.mark.slow
@@ -209,8 +222,8 @@ def test_every_title_fits_in_its_figure_above_its_axes_however_long_the_settings
     r.gradient_flows = {"gradient_flow": np.ones(100), "gradient_flow_initial": np.ones(100)}
     r.snapshots, r.gates = SimpleNamespace(taken=[1, 2], series=[r.prediction] * 2), gates.arrays()
     figures = [make(s, r) for name, _, make in m.RUN_FILES if name.endswith(".png")]
-    rows = [dict(hidden_size=h, lr=lr, seed=seed, rmse=0.3, status="done") for h in (10, 45) for lr in (0.008, 0.02)
-            for seed in m.GRID_SEEDS]
+    rows = [dict(hidden_size=h, lr=lr, seed=seed, rmse=0.3, future_rmse=0.5, status="done") for h in (10, 45)
+            for lr in (0.008, 0.02) for seed in m.GRID_SEEDS]
     figures += [m.plot_sweep(s, fake_runs(3, len(r.x))), m.plot_grid(s, rows, ["hidden_size", "lr"])]
     for fig in figures:
         renderer = FigureCanvasAgg(fig).get_renderer()
@@ -355,3 +368,90 @@ def test_a_dangling_link_and_an_unremovable_stale_temporary_do_not_cost_the_run(
     assert status == 0 and err == "", err
     assert names(folder) == {"results.npz", "loss.png", "waveform.png", ".learning.png.99999999.tmp.png"}
     assert f"removed {folder}/gates.png (an earlier run's)" in out
+
+
+def test_a_stop_as_the_figures_are_drawn_leaves_the_gif_out_and_draws_every_other(tmp_path, monkeypatch, capsys):
+    """A stop while learning.png is written, just before the GIF: no frame of the GIF is drawn, the figures after
+    it are; an earlier run's GIF is removed, its gates.png replaced."""
+    for name in ("learning.gif", "gates.png"):
+        (tmp_path / name).write_text("an earlier run's")
+    s = settings("--epochs", 3, "--snapshots", 3, "--animate", "--gates", "--gradient-flow", "--quiet", "--out", tmp_path)
+    stop = m.StopSignals()
+    write = m.Output.write
+
+    def write_and_stop(self, name, make):
+        if name == "learning.png":
+            stop.record(m.signal.SIGTERM)
+        write(self, name, make)
+    monkeypatch.setattr(m.Output, "write", write_and_stop)
+    assert m.single_run(s, stop) == 143
+    assert capsys.readouterr().err == "terminated after training: all but learning.gif is saved, nothing shown\n"
+    written = {"results.npz", "loss.png", "waveform.png", "learning.png", "gates.png", "gradient_flow.png"}
+    assert names(tmp_path) == written == files_recorded(tmp_path / "results.npz")
+    assert (tmp_path / "gates.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_figure_that_fails_to_draw_costs_only_itself(tmp_path, monkeypatch, capsys):
+    def broken(s, r):
+        raise ValueError("a figure's own bug")
+    monkeypatch.setattr(m, "RUN_FILES", [(name, when, broken if name == "gates.png" else make)
+                                         for name, when, make in m.RUN_FILES])
+    (tmp_path / "gates.png").write_text("an earlier run's")
+    s = settings("--epochs", 2, "--gates", "--gradient-flow", "--quiet", "--out", tmp_path)
+    assert m.single_run(s, m.StopSignals()) == 1
+    assert capsys.readouterr().err == "gates.png left out: it could not be drawn (ValueError: a figure's own bug)\n"
+    written = {"results.npz", "loss.png", "waveform.png", "gradient_flow.png"}
+    assert names(tmp_path) == written == files_recorded(tmp_path / "results.npz")
+    assert "gate_f" in np.load(tmp_path / "results.npz")
+
+
+def import_edited(tmp_path, *edits):
+    """The script with these edits (see edited_script), imported as a module of its own."""
+    path = edited_script(tmp_path, *edits)
+    spec = importlib.util.spec_from_file_location("edited_train_sin_lstm", path)
+    edited = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(edited)
+    return edited
+
+
+CACHE = "        self.cache = (x, h_prev, c_prev, f, g, i, o, c_next)\n"
+UNPACKED = "        x, h_prev, c_prev, f, g, i, o, c_next = self.cache\n"
+
+
+@pytest.mark.parametrize("cache, unpacked, recorded", [
+    ("(x, h_prev, c_prev, f, g, i, o, c_next, A)", "x, h_prev, c_prev, f, g, i, o, c_next, A", True),
+    ("(A, x, h_prev, c_prev, f, g, i, o, c_next)", "A, x, h_prev, c_prev, f, g, i, o, c_next", False),
+    ("(x, h_prev, c_prev, f, g, i, o)", "x, h_prev, c_prev, f, g, i, o", False)],
+    ids=["a value appended", "a value put first", "c_next left out"])
+def test_a_learners_edit_to_the_lstms_cache_costs_no_file_but_gates_png(tmp_path, capsys, cache, unpacked, recorded):
+    """A learner keeps another value in LSTM.forward's cache (and unpacks it in backward; c_next recomputed
+    there when left out): the gates are read by their places, and checked against the equations."""
+    backward = UNPACKED.replace("x, h_prev, c_prev, f, g, i, o, c_next", unpacked)
+    if "c_next" not in unpacked:
+        backward += "        c_next = f * c_prev + g * i\n"
+    edited = import_edited(tmp_path, CACHE, CACHE.replace("(x, h_prev, c_prev, f, g, i, o, c_next)", cache),
+                           UNPACKED, backward)
+    out = tmp_path / "results"
+    status = edited.main(["--epochs", "2", "--gates", "--quiet", "--no-show", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert names(out) == {"results.npz", "loss.png", "waveform.png"} | ({"gates.png"} if recorded else set())
+    if recorded:
+        assert status == 0 and err == ""
+        s = settings("--epochs", 2)
+        gates = m.Gates()
+        m.run(s, s.seed, after_step=gates)
+        for name, values in gates.arrays().items():
+            np.testing.assert_array_equal(np.load(out / "results.npz")[name], values)
+    else:
+        assert status == 1 and err.startswith("gates.png left out: the gates could not be read from the LSTM: its "
+                                              "last step's cache does not hold them where the book's does")
+        assert len(err.splitlines()) == 1 and "gate_f" not in np.load(out / "results.npz")
+
+
+@pytest.mark.parametrize("noise, label", [(0.05, "training series: the sine + noise of std 0.05"),
+                                          (0, "training series: the sine, no noise")])
+def test_the_training_series_is_called_noisy_only_when_it_is(monkeypatch, noise, label):
+    monkeypatch.setattr(m, "NOISE", noise)
+    s = settings("--epochs", 1)
+    r = m.run(s, s.seed)
+    assert label in legend_labels(m.plot_waveform(s, r))

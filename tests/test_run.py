@@ -252,11 +252,19 @@ def test_a_stop_ends_training_at_its_minibatch_and_the_prediction_at_its_point()
     def after_20_minibatches():  # two epochs of 9, and 2 minibatches of the third
         minibatches.append(1)
         return len(minibatches) > 20
-    stopped = m.run(s, s.seed, stop_requests=after_20_minibatches)
+    stopped = m.run(s, s.seed, should_stop=after_20_minibatches)
     assert stopped.status == "interrupted" and stopped.loss.tolist() == full.loss[:2].tolist()
     assert np.isnan(stopped.prediction[10:]).all()  # no prediction after a stop in training
     points = []
-    cut = m.run(s, s.seed, stop_requests=lambda: len(points) >= 7, after_step=lambda model: points.append(1))
+    cut = m.run(s, s.seed, should_stop=lambda: len(points) >= 7, after_step=lambda model: points.append(1))
     assert cut.status == "done" and cut.loss.tolist() == full.loss.tolist()
     np.testing.assert_array_equal(cut.prediction[:17], full.prediction[:17])
     assert np.isnan(cut.prediction[17:]).all()  # stopped after 7 generated points
+
+
+def test_the_gradient_flow_runs_over_the_whole_series_of_any_length(run_main, tmp_path, monkeypatch):
+    monkeypatch.setattr(m, "N_POINTS", 51)  # edited at the top
+    status, out, err = run_main("--epochs", 2, "--gradient-flow", "--quiet")
+    assert status == 0, err
+    arrays = np.load(tmp_path / "results" / "results.npz")
+    assert arrays["gradient_flow"].shape == arrays["gradient_flow_initial"].shape == (50,)

@@ -97,16 +97,39 @@ def test_ctrl_c_after_training_still_ends_the_run_with_everything_saved(tmp_path
 
 
 def test_a_stop_while_the_gif_is_written_leaves_it_out_and_everything_else_saved(tmp_path):
-    (tmp_path / "learning.gif").write_text("an earlier run's")  # must not pass for this run's
-    process = start_script("--epochs", 40, "--snapshots", 40, "--animate", "--quiet", "--out", tmp_path)
+    """The figures after the GIF are still drawn, and an earlier run's copies of them replaced, not removed."""
+    for name in ("learning.gif", "gates.png", "gradient_flow.png"):
+        (tmp_path / name).write_text("an earlier run's")  # must not pass for this run's
+    process = start_script("--epochs", 40, "--snapshots", 40, "--animate", "--gates", "--gradient-flow", "--quiet",
+                           "--out", tmp_path)
     wait_until(lambda: any(name.startswith(".learning.gif.") for name in os.listdir(tmp_path)), 120,
                "the GIF's writing")
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=10)
     assert process.returncode == 143
     assert err == "terminated after training: all but learning.gif is saved, nothing shown\n"
-    assert set(os.listdir(tmp_path)) == {"results.npz", "loss.png", "waveform.png", "learning.png"}
-    assert "learning.gif" not in np.load(tmp_path / "results.npz")["files"].tolist()
+    written = {"results.npz", "loss.png", "waveform.png", "learning.png", "gates.png", "gradient_flow.png"}
+    assert set(os.listdir(tmp_path)) == written
+    for name in written - {"results.npz"}:
+        with open(tmp_path / name, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
+    assert set(np.load(tmp_path / "results.npz")["files"].tolist()) == written
+
+
+def test_ctrl_c_as_the_figures_are_drawn_ends_the_run_without_drawing_the_gif(tmp_path):
+    """Ctrl-C as the figures are about to be drawn: they take a second or so, the GIF's 150 frames several; the
+    run ends with the figures, the GIF left out, not a frame of it drawn."""
+    process = start_script("--epochs", 150, "--snapshots", 150, "--animate", "--fast", "--out", tmp_path)
+    read_until(process, "closed-loop RMSE")  # printed as the files begin to be written
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    seconds = time.monotonic() - started
+    assert process.returncode == 130
+    assert err == "interrupted after training: all but learning.gif is saved, nothing shown\n"
+    assert "learning.gif: frame" not in out and "learning.gif" not in os.listdir(tmp_path)
+    assert seconds < 5, f"the run went on for {seconds:.1f} s after Ctrl-C"
+    assert len(np.load(tmp_path / "results.npz")["snapshot_epochs"]) == 150  # the snapshots are kept
 
 
 def send(process, signum, to):
@@ -170,20 +193,19 @@ def test_a_stop_with_no_one_reading_stderr_still_exits_with_the_signals_status(t
     assert str(np.load(tmp_path / "results.npz")["status"]) == "interrupted"
 
 
-def test_ctrl_c_during_training_keeps_the_animation_of_the_snapshots_taken(tmp_path):
+def test_ctrl_c_during_training_keeps_the_snapshots_taken_and_leaves_the_gif_out(tmp_path):
     process = start_script("--epochs", 1000, "--snapshots", 20, "--animate", "--fast", "--out", tmp_path,
                            start_new_session=True)
     read_until(process, "| epoch  100 / 1000")  # 13 of the 20 snapshots taken by then
     send(process, signal.SIGINT, "the group")
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 130 and err.endswith(": saved the model as it stands (no prediction made)\n"), err
+    assert process.returncode == 130, err
+    assert err.endswith(": saved the model as it stands (no prediction made); learning.gif left out\n"), err
     r = np.load(tmp_path / "results.npz")
-    assert "learning.gif" in r["files"].tolist() and os.path.getsize(tmp_path / "learning.gif") > 0
+    assert set(r["files"].tolist()) == {"results.npz", "loss.png", "learning.png"} == set(os.listdir(tmp_path))
+    assert 0 < len(r["snapshot_epochs"]) == len(r["snapshots"]) < 20
     wrote = next(line for line in out.splitlines() if "wrote " in line)
-    assert wrote.count("results.npz") == 1 and "learning.gif" in wrote
-    from PIL import Image
-    with Image.open(tmp_path / "learning.gif") as gif:
-        assert gif.n_frames == len(r["snapshot_epochs"]) > 0
+    assert wrote.count("results.npz") == 1 and "learning.png" in wrote
 
 
 @pytest.mark.parametrize("to", ["the process", "the group"])
@@ -281,7 +303,8 @@ def test_without_semaphores_term_still_saves_a_sweep(tmp_path, no_semaphores):
     wait_until(lambda: cpu_ticks(process.pid) >= ticks + 30, 60, "the first model to train")
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 143 and err.startswith("terminated: 1 of 2 models saved"), err
+    assert process.returncode == 143 and err.startswith("terminated: the results of 1 of 2 models saved (their losses and "
+                                                        "predictions; a sweep keeps no weights)"), err
     assert list(np.load(tmp_path / "sweep.npz")["status"]) == ["interrupted"]
 
 
@@ -331,3 +354,4 @@ def test_a_stop_signal_ignored_by_whoever_started_the_run_stays_ignored(tmp_path
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 143 and err.startswith("terminated in epoch "), err
+

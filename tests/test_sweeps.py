@@ -137,7 +137,7 @@ def test_a_grid_that_cannot_work_is_refused_before_training(run_main, tmp_path, 
 
 def summary_rows(spec):
     """Table rows of a grid over lr: {lr: [(rmse, status), ...]}."""
-    return [dict(lr=lr, seed=k, final_loss=0.02, rmse=rmse, status=status, epochs_done=5)
+    return [dict(lr=lr, seed=k, final_loss=0.02, rmse=rmse, future_rmse=np.nan, status=status, epochs_done=5)
             for lr, models in spec.items() for k, (rmse, status) in enumerate(models)]
 
 
@@ -167,6 +167,24 @@ def test_the_grid_figure_sorts_numbers_marks_the_defaults_and_says_what_it_leave
     assert sum(len(line.get_xdata()) for line in dots) == 4  # the unfinished models are not drawn
 
 
+def test_the_grid_figures_error_bars_stay_inside_their_axes_and_the_future_rmse_is_shown_under():
+    """A grid where a setting's RMSEs spread wider than their mean (as --stateless gives), with --future: each
+    mean +- std bar ends inside its axes, and the RMSE past the data has axes of its own."""
+    rows = summary_rows({0.008: [(0.05, "done"), (0.9, "done"), (0.06, "done")], 0.02: [(0.4, "done"), (0.5, "done")]})
+    for row in rows:
+        row["future_rmse"] = 2 * row["rmse"]
+    fig = m.plot_grid(m.parse(["--no-show"]), rows, ["lr"])
+    assert [ax.get_ylabel() for ax in fig.axes] == ["closed-loop RMSE", "RMSE past the data"]
+    for ax, key in zip(fig.axes, ("rmse", "future_rmse")):
+        low, high = ax.get_ylim()
+        for lr in (0.008, 0.02):
+            values = np.array([row[key] for row in rows if row["lr"] == lr])
+            assert low < values.mean() - values.std() and values.mean() + values.std() < high, (key, lr)
+        bars = [line for line in ax.get_lines() if line.get_marker() == "D"]
+        assert [line.get_ydata()[0] for line in bars] == pytest.approx(
+            [np.mean([row[key] for row in rows if row["lr"] == lr]) for lr in (0.008, 0.02)])
+
+
 def test_a_grid_of_64_settings_makes_a_figure_of_sensible_size():
     rows = summary_rows({lr: [(0.1, "done")] for lr in np.arange(1, 65) / 1000})
     fig = m.plot_grid(m.parse(["--no-show"]), rows, ["lr"])
@@ -176,7 +194,7 @@ def test_a_grid_of_64_settings_makes_a_figure_of_sensible_size():
 
 def test_grid_labels_of_three_long_settings_do_not_run_into_each_other():
     rows = [dict(loss_function=loss, stateful=stateful, optimizer=optimizer, seed=1, final_loss=0.1, rmse=0.2,
-                 status="done", epochs_done=3) for loss in ("many-to-one", "many-to-many") for stateful in (True, False)
+                 future_rmse=np.nan, status="done", epochs_done=3) for loss in ("many-to-one", "many-to-many") for stateful in (True, False)
             for optimizer in ("sgd", "rmsprop")]
     fig = m.plot_grid(m.parse(["--no-show"]), rows, ["loss_function", "stateful", "optimizer"])
     fig.canvas.draw()
@@ -212,12 +230,26 @@ def test_a_grid_value_given_twice_is_trained_once_and_a_grid_over_future_scores_
     assert "future RMSE (mean +- std)" in out  # no --future flag, but the grid predicts past the data
 
 
-def test_a_sweep_trains_no_more_models_at_once_than_there_are_cores(monkeypatch):
-    """On a one-core machine the models train one after another: when a model ends, no other is running."""
+def test_a_sweep_trains_no_more_models_at_once_than_it_may():
+    """With one worker the models train one after another: when a model ends, no other is running."""
     import multiprocessing
-    monkeypatch.setattr(m.os, "cpu_count", lambda: 1)
     s = m.parse(["--epochs", "30"])
     running_at_each_end = []
     m.train_models([(s, 773), (s, 326), (s, 512)], m.StopSignals(),
-                   lambda k, r: running_at_each_end.append(len(multiprocessing.active_children())))
+                   lambda k, r: running_at_each_end.append(len(multiprocessing.active_children())), 1)
     assert running_at_each_end == [0, 0, 0]
+
+
+@pytest.mark.parametrize("cores, flags, workers", [(1, [], 1), (3, [], 3), (None, [], 1), (3, ["--jobs", 1], 1),
+                                                   (1, ["--jobs", 5], 5)])
+def test_a_sweep_runs_a_worker_per_core_or_as_many_as_jobs_says(run_main, monkeypatch, cores, flags, workers):
+    asked = []
+    monkeypatch.setattr(m.os, "cpu_count", lambda: cores)  # None: Python cannot tell
+
+    def train_models(jobs, stop, on_done, n):  # what the sweep asks for; then a stop before any model ends
+        asked.append(n)
+        stop.record(m.signal.SIGINT)
+        return {}
+    monkeypatch.setattr(m, "train_models", train_models)
+    assert run_main("--seeds", 1, 2, *flags)[0] == 130
+    assert asked == [workers]
