@@ -9,8 +9,10 @@ that program's numbers.  Where each piece of the book is:
     clip_grads       common/util.py          all gradients scaled together to a norm of at most G
     TimeAffine       common/time_layers.py
     TimeMSELoss      (TimeSoftmaxWithLoss)   squared error, of the last step or of every step
+    TimeDropout      common/time_layers.py   inverted dropout, in training only
     LSTM, TimeLSTM   common/time_layers.py   one step with its gate equations; T steps, backward in reverse
-    SimpleRnnlm      ch05/simple_rnnlm.py    without its embedding, given its recurrent layer
+    SimpleRnnlm      ch05/simple_rnnlm.py    without its embedding, given its recurrent layer; stacked with
+                     ch06/better_rnnlm.py    dropout as the book's improved model, when asked
     train            ch05/train_custom_loop.py   minibatches, forward, backward, update (the shuffling and the
                                              state carried across shuffled windows are the original program's)
     run              one run's whole story: data, model, training, the closed-loop prediction
@@ -43,6 +45,8 @@ EPOCHS = 301
 BATCH_SIZE = 10        # windows per minibatch
 TIME_SIZE = 10         # steps per window = truncated-BPTT length
 HIDDEN_SIZE = 45       # LSTM units
+LAYERS = 1             # recurrent layers stacked, each reading the hidden states of the one below (chapter 6)
+DROPOUT = 0.0          # the book's TimeDropout after each recurrent layer, in training: the fraction dropped
 LEARNING_RATE = 0.008  # the lr of whichever optimizer trains (the book's own defaults: 0.01, Adam 0.001)
 CELL = "lstm"          # the recurrent cell: the book's "lstm", "rnn" (chapter 5) or "gru"
 OPTIMIZER = "sgd"      # the book's "sgd", "momentum", "adagrad", "rmsprop" or "adam", each given LEARNING_RATE
@@ -199,6 +203,30 @@ class TimeMSELoss:
     def backward(self, dout=1):
         N = self.err.shape[0]
         return self.err * dout / N
+
+
+class TimeDropout:
+    """Inverted dropout at every time step, in training (train_flg) only: each value is kept with probability
+    1 - p and then divided by 1 - p, so that its expected value is the same as at prediction, where nothing is
+    dropped.  backward passes the gradient through the same mask.  The mask comes from rng, the run's own random
+    stream (the book draws from NumPy's global one), so that a seed gives the same run."""
+
+    def __init__(self, rng, dropout_ratio=0.5):
+        self.params, self.grads = [], []
+        self.rng, self.dropout_ratio = rng, dropout_ratio
+        self.mask = None
+        self.train_flg = True
+
+    def forward(self, xs):
+        if self.train_flg:
+            flg = self.rng.rand(*xs.shape) > self.dropout_ratio
+            scale = 1 / (1.0 - self.dropout_ratio)
+            self.mask = flg.astype(xs.dtype) * scale
+            return xs * self.mask
+        return xs
+
+    def backward(self, dout):
+        return dout * self.mask
 
 
 class LSTM:
@@ -457,37 +485,49 @@ class TimeGRU(TimeRNN):
 
 
 class SimpleRnnlm:
-    """The book's SimpleRnnlm turned regressor: a recurrent Time layer -> TimeAffine -> TimeMSELoss.
+    """The book's SimpleRnnlm turned regressor: a recurrent Time layer -> TimeAffine -> TimeMSELoss.  With more
+    layers or dropout, as the book's BetterRnnlm (chapter 6): layers recurrent layers, each reading the hidden
+    states of the one below, and a TimeDropout after each (none on the one-number input: the book drops out
+    its embedding, which this model does not have).
 
-    time_layer is the recurrent layer's class (TimeLSTM, TimeRNN, TimeGRU or FastTimeLSTM), whose weights
+    time_layer is the recurrent layers' class (TimeLSTM, TimeRNN, TimeGRU or FastTimeLSTM), whose weights
     have `blocks` blocks of H columns (LSTM 4: f, g, i, o; RNN 1; GRU 3: z, r, h~).  Parameters are drawn
-    from rng in the original's order: Wx, Wh, then the Affine W.
+    from rng in the original's order, Wx, Wh, then the Affine W (with more layers, as BetterRnnlm: Wx1, Wh1,
+    Wx2, Wh2, ..., then the Affine W); the dropout masks come from rng too, as training goes.
     """
 
-    def __init__(self, rng, time_layer, blocks, input_size, hidden_size, output_size, stateful=True,
-                 many_to_one=True, dtype=np.float32):
+    def __init__(self, rng, time_layer, blocks, input_size, hidden_size, output_size, layers=1, dropout=0.0,
+                 stateful=True, many_to_one=True, dtype=np.float32):
         D, H, O = input_size, hidden_size, output_size
-        Wx = (rng.randn(D, blocks * H) / np.sqrt(D)).astype(dtype)
-        Wh = (rng.randn(H, blocks * H) / np.sqrt(H)).astype(dtype)
-        b = np.zeros(blocks * H, dtype=dtype)
+        self.layers, self.recurrent_layers, self.drop_layers = [], [], []
+        for k in range(layers):
+            inputs = D if k == 0 else H                 # the first layer reads x, the others the h below
+            Wx = (rng.randn(inputs, blocks * H) / np.sqrt(inputs)).astype(dtype)
+            Wh = (rng.randn(H, blocks * H) / np.sqrt(H)).astype(dtype)
+            b = np.zeros(blocks * H, dtype=dtype)
+            self.recurrent_layers.append(time_layer(Wx, Wh, b, stateful=stateful))
+            self.layers.append(self.recurrent_layers[-1])
+            if dropout > 0:
+                self.drop_layers.append(TimeDropout(rng, dropout))
+                self.layers.append(self.drop_layers[-1])
         affine_W = (rng.randn(H, O) / np.sqrt(H)).astype(dtype)
         affine_b = np.zeros(O, dtype=dtype)
-
-        self.recurrent = time_layer(Wx, Wh, b, stateful=stateful)
-        self.layers = [self.recurrent, TimeAffine(affine_W, affine_b)]
+        self.layers.append(TimeAffine(affine_W, affine_b))
         self.loss_layer = TimeMSELoss(many_to_one)
         self.params, self.grads = [], []
         for layer in self.layers:
             self.params += layer.params
             self.grads += layer.grads
 
-    def predict(self, xs):
+    def predict(self, xs, train_flg=False):
+        for layer in self.drop_layers:
+            layer.train_flg = train_flg
         for layer in self.layers:
             xs = layer.forward(xs)
         return xs
 
-    def forward(self, xs, ts):
-        return self.loss_layer.forward(self.predict(xs), ts)
+    def forward(self, xs, ts, train_flg=True):
+        return self.loss_layer.forward(self.predict(xs, train_flg), ts)
 
     def backward(self, dout=1):
         dout = self.loss_layer.backward(dout)
@@ -496,7 +536,16 @@ class SimpleRnnlm:
         return dout
 
 
-PARAM_NAMES = ["Wx", "Wh", "b", "affine_W", "affine_b"]  # the order of model.params
+def recurrent_state(model, cell):
+    """[(h, c) of each recurrent layer, bottom first] (RNN and GRU: (h,)), as the book's BetterRnnlmGen.get_state."""
+    return [(layer.h, layer.c) if cell == "lstm" else (layer.h,) for layer in model.recurrent_layers]
+
+
+def set_recurrent_state(model, state):
+    for layer, layer_state in zip(model.recurrent_layers, state):
+        layer.set_state(*layer_state)
+
+
 TIME_LAYERS = {"lstm": TimeLSTM, "rnn": TimeRNN, "gru": TimeGRU}
 BLOCKS = {"lstm": 4, "rnn": 1, "gru": 3}  # blocks of H columns in each cell's Wx, Wh and b
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "rmsprop": RMSprop, "adam": Adam}
@@ -542,8 +591,8 @@ def data_and_model(s, seed, dtype=np.float32):
     time_layer = TIME_LAYERS[s.cell]
     if s.cell == "lstm" and s.fast_lstm:
         time_layer = FastTimeLSTM  # --fast: the same numbers, faster (after the divider)
-    model = SimpleRnnlm(rng, time_layer, BLOCKS[s.cell], 1, s.hidden_size, 1, stateful=s.stateful,
-                        many_to_one=s.loss_function == "many-to-one", dtype=dtype)
+    model = SimpleRnnlm(rng, time_layer, BLOCKS[s.cell], 1, s.hidden_size, 1, s.layers, s.dropout,
+                        stateful=s.stateful, many_to_one=s.loss_function == "many-to-one", dtype=dtype)
     return rng, noisy, xs, ts, model
 
 
@@ -632,12 +681,9 @@ def run(s, seed, after_epoch=None, should_stop=never, after_step=None):
         losses, status = train(model, optimizer, xs, ts, rng, s, after_epoch, should_stop)
         # The closed-loop prediction starts from the state training left (zeros when stateless): kept, with
         # the trained weights, so that results.npz can recompute the prediction.
-        layer = model.recurrent
         zeros = np.zeros((s.batch_size, s.hidden_size), np.float32)
-        h0 = layer.h.copy() if s.stateful and layer.h is not None else zeros
-        c0 = None
-        if s.cell == "lstm":
-            c0 = layer.c.copy() if s.stateful and layer.c is not None else zeros
+        start_state = [tuple(array.copy() if s.stateful and array is not None else zeros for array in state)
+                       for state in recurrent_state(model, s.cell)]
         x, clean = sample_sine(s, s.future)
         prediction = np.full(len(x), np.nan)
         if status == "done":
@@ -645,7 +691,7 @@ def run(s, seed, after_epoch=None, should_stop=never, after_step=None):
     T, end = s.time_size, s.n_points
     return SimpleNamespace(
         seed=seed, status=status, loss=np.array(losses), model=model, x=x, clean=clean, noisy=noisy,
-        prediction=prediction, prediction_h0=h0, prediction_c0=c0,
+        prediction=prediction, start_state=start_state,
         rmse=rmse(prediction[T:end], clean[T:end]), future_rmse=rmse(prediction[end:], clean[end:]),
         seconds=time.perf_counter() - started)
 
@@ -679,14 +725,14 @@ def relative_error(a, b):
 GRADIENT_TOLERANCE = 1e-6  # largest relative error a checked gradient may have
 
 
-def model_gradient_errors(model, xs, ts, h0=None, c0=None, report=None):
+def model_gradient_errors(model, xs, ts, state=None, report=None):
     """Relative error of backward's gradient of the loss for each of model.params, every evaluation from the
-    state (h0, c0) (zeros when None); report(k, error) as soon as parameter k is checked."""
+    same state (as recurrent_state gives it; zeros when None) and with the same dropout masks; report(k,
+    error) as soon as parameter k is checked."""
     def loss():
-        if c0 is None:
-            model.recurrent.set_state(h0)  # TimeRNN's state is h alone
-        else:
-            model.recurrent.set_state(h0, c0)
+        set_recurrent_state(model, state or [(None,)] * len(model.recurrent_layers))  # (None,): zeros
+        for k, layer in enumerate(model.drop_layers):
+            layer.rng = np.random.RandomState(k)       # the same masks in every evaluation
         return model.forward(xs, ts)
     loss()
     model.backward()
@@ -700,29 +746,41 @@ def model_gradient_errors(model, xs, ts, h0=None, c0=None, report=None):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# How far back through time the gradient reaches (chapter 6's question): the norm of dl/dh_t for every step t of
-# one long sequence, the whole noisy series, l the loss of its last step.
+# How far back through time the gradient reaches (chapter 6's question): the norm of dl/dh_t, and for the LSTM
+# of dl/dc_t, for every step t of one long sequence, the whole noisy series, l the loss of its last step.
 # ----------------------------------------------------------------------------------------------------------
 def gradient_flow(s, params, noisy):
-    """||dl/dh_t|| for t = 0..steps-1, steps = len(noisy) - 1 (100 by default), in float64, by the script's own
-    backward pass: the model (with these params) reads x_t = noisy[t] as one sequence, batch 1, from zero state;
-    l = 0.5 (y_last - noisy[steps])^2.  dl/dh_t is the dh that backpropagation carries into step t (for the
-    LSTM, c_t is a separate variable)."""
-    steps = len(noisy) - 1
-    Wx, Wh, b, W, b_out = (param.astype(np.float64) for param in params)
-    recurrent, affine = TIME_LAYERS[s.cell](Wx, Wh, b), TimeAffine(W, b_out)
-    ys = affine.forward(recurrent.forward(noisy[:steps].reshape(1, steps, 1)))
+    """(h_norms, c_norms): ||dl/dh_t|| and ||dl/dc_t|| (None but for the LSTM), (layers, steps) arrays for t = 0..
+    steps-1, steps = len(noisy) - 1 (100 by default), in float64, by the script's own backward pass.  The model
+    (with these params, no dropout) reads x_t = noisy[t] as one sequence, batch 1, from zero state; l = 0.5
+    (y_last - noisy[steps])^2.  dl/dh_t is the dh that backpropagation carries into step t (from the output at
+    t, or from the layer above, and from step t+1); dl/dc_t is LSTM.backward's ds there, all that reaches c_t."""
+    steps, lstm = len(noisy) - 1, s.cell == "lstm"
+    params = [param.astype(np.float64) for param in params]  # Wx1, Wh1, b1, Wx2, ..., affine W, affine b
+    layers = [TIME_LAYERS[s.cell](*params[3 * k:3 * k + 3]) for k in range(s.layers)]
+    affine = TimeAffine(*params[-2:])
+    hs = noisy[:steps].reshape(1, steps, 1)
+    for layer in layers:
+        hs = layer.forward(hs)
+    ys = affine.forward(hs)
     dys = np.zeros_like(ys)
     dys[0, -1, 0] = ys[0, -1, 0] - noisy[steps]
-    dhs, dh, dc, norms = affine.backward(dys), 0, 0, np.zeros(steps)
-    for t in reversed(range(steps)):
-        dh = dhs[:, t] + dh                             # from the output at t and from step t+1
-        norms[t] = np.linalg.norm(dh)
-        if s.cell == "lstm":
-            _, dh, dc = recurrent.layers[t].backward(dh, dc)
-        else:
-            _, dh = recurrent.layers[t].backward(dh)
-    return norms
+    dhs = affine.backward(dys)                          # (1, steps, H): what reaches the top layer from above
+    h_norms, c_norms = np.zeros((s.layers, steps)), np.zeros((s.layers, steps))
+    for k in reversed(range(s.layers)):
+        dxs, dh, dc = np.zeros((1, steps, params[3 * k].shape[0])), 0, 0
+        for t in reversed(range(steps)):
+            step = layers[k].layers[t]
+            dh = dhs[:, t] + dh                         # from above at t and from step t+1
+            h_norms[k, t] = np.linalg.norm(dh)
+            if lstm:
+                x, h_prev, c_prev, f, g, i, o, c_next = step.cache[:8]
+                c_norms[k, t] = np.linalg.norm(dc + dh * o * (1 - np.tanh(c_next) ** 2))
+                dxs[:, t], dh, dc = step.backward(dh, dc)
+            else:
+                dxs[:, t], dh = step.backward(dh)
+        dhs = dxs                                       # what reaches the layer below from this one
+    return h_norms, c_norms if lstm else None
 
 
 # ==========================================================================================================
@@ -833,13 +891,14 @@ class Setting:
     """name: the attribute of the settings, the column of the CSVs; constant: the constant at the top that
     holds its default; flag: "" for none (a bool's flag turns it on, `off` turns it off); type: int, float,
     bool, str or a tuple of the allowed values; a number's range: from low to high (either may be a function
-    of the other settings), above=True when low itself is excluded, `note` said after it; none: None (written
-    none) is allowed; grid: --grid may vary it."""
+    of the other settings), above=True when low itself is excluded, below=True when high is, `note` (or a
+    function of the other settings) said after it; none: None (written none) is allowed; grid: --grid may vary
+    it."""
 
-    def __init__(self, name, constant, flag, type, help="", low=None, high=None, above=False, note="",
-                 none=False, grid=False, off=None):
+    def __init__(self, name, constant, flag, type, help="", low=None, high=None, above=False, below=False,
+                 note="", none=False, grid=False, off=None):
         self.name, self.constant, self.flag, self.type, self.help = name, constant, flag, type, help
-        self.low, self.high, self.above, self.note = low, high, above, note
+        self.low, self.high, self.above, self.below, self.note = low, high, above, below, note
         self.none, self.grid, self.off = none, grid, off
 
     def default(self):
@@ -857,6 +916,10 @@ SETTINGS = [
             lambda s: longest_window(s.n_points)[0], note=lambda s: f" ({longest_window(s.n_points)[0]} needs "
             f"--batch-size {longest_window(s.n_points)[1]}; each batch size allows its own largest)", grid=True),
     Setting("hidden_size", "HIDDEN_SIZE", "--hidden-size", int, "hidden units", 1, 4096, grid=True),
+    Setting("layers", "LAYERS", "--layers", int, "recurrent layers, stacked (the book's improved model: 2)", 1, 10,
+            grid=True),
+    Setting("dropout", "DROPOUT", "--dropout", float, "the fraction of each recurrent layer's outputs the book's "
+            "TimeDropout drops in training", 0, 1, below=True, grid=True),
     Setting("lr", "LEARNING_RATE", "--lr", float, "learning rate", 0, above=True, grid=True),
     Setting("cell", "CELL", "--cell", ("lstm", "rnn", "gru"), "the recurrent cell", grid=True),
     Setting("optimizer", "OPTIMIZER", "--optimizer", ("sgd", "momentum", "adagrad", "rmsprop", "adam"),
@@ -943,11 +1006,11 @@ class Snapshots:
 
     def __call__(self, epoch, loss, model):
         if epoch in self.wanted:
-            layer, (x, clean) = model.recurrent, sample_sine(self.s, self.s.future)
-            state = (layer.h, layer.c) if self.s.cell == "lstm" else (layer.h,)  # TimeRNN and TimeGRU: no c
+            x, clean = sample_sine(self.s, self.s.future)
+            state = recurrent_state(model, self.s.cell)
             series = generate(model, clean[:self.s.time_size], len(x), self.s.batch_size,
                               should_stop=self.should_stop)
-            layer.set_state(*state)
+            set_recurrent_state(model, state)
             if self.should_stop():
                 self.stopped = epoch
             else:
@@ -956,30 +1019,33 @@ class Snapshots:
 
 
 class Gates:
-    """after_step for generate, for --gates: what the recurrent layer's last step computed, row 0 of the batch;
-    gates[name] lists one (H,) array a point.  The book's LSTM keeps its gates in its cache as (x, h_prev,
-    c_prev, f, g, i, o, c_next), the GRU as (x, h_prev, z, r, h~): they are read by their places there, so what
-    a learner appends to the cache changes nothing (FastTimeLSTM: from its own cache), and checked against the
-    cell's equations.  A cache that cannot be read so ends the recording, `problem` says why, and gates.png is
-    left out."""
+    """after_step for generate, for --gates: what each recurrent layer's last step computed, row 0 of the batch;
+    gates[name] lists one (H,) array a point (with several layers, name is layer{k}/name).  The book's LSTM
+    keeps its gates in its cache as (x, h_prev, c_prev, f, g, i, o, c_next), the GRU as (x, h_prev, z, r, h~):
+    they are read by their places there, so what a learner appends to the cache changes nothing (FastTimeLSTM:
+    from its own cache), and checked against the cell's equations.  A cache that cannot be read so ends the
+    recording, `problem` says why, and gates.png is left out."""
 
     def __init__(self):
         self.gates, self.problem = {}, None
 
     def __call__(self, model):
-        if self.problem is not None:
-            return
-        layer = model.recurrent
-        try:
-            states, consistent = self.read(layer)
-        except (ValueError, TypeError, IndexError) as e:  # an edited cache: fewer values, or other shapes
-            self.problem = f"its last step's cache does not hold them where the book's does ({type(e).__name__}: {e})"
-            return
-        if not consistent:  # an edited cache: other values in their places
-            self.problem = "its last step's cache does not hold them where the book's does, or its equations changed"
-            return
-        for name, value in dict(states, hidden=layer.h).items():
-            self.gates.setdefault(name, []).append(value[0].copy())
+        layers = model.recurrent_layers
+        for k, layer in enumerate(layers, 1):
+            if self.problem is not None:
+                return
+            try:
+                states, consistent = self.read(layer)
+            except (ValueError, TypeError, IndexError) as e:  # an edited cache: fewer values, or other shapes
+                self.problem = (f"its last step's cache does not hold them where the book's does ({type(e).__name__}:"
+                                f" {e})")
+                return
+            if not consistent:  # an edited cache: other values in their places
+                self.problem = ("its last step's cache does not hold them where the book's does, or its equations "
+                                "changed")
+                return
+            for name, value in dict(states, hidden=layer.h).items():
+                self.gates.setdefault(of_layer(name, k, len(layers)), []).append(value[0].copy())
 
     @staticmethod
     def read(layer):
@@ -1000,6 +1066,44 @@ class Gates:
 
     def arrays(self):
         return {name: np.array(values) for name, values in self.gates.items()}
+
+
+def of_layer(name, k, layers):
+    """The name of layer k's array in results.npz: name itself with one layer, layer{k}/name with several."""
+    return name if layers == 1 else f"layer{k}/{name}"
+
+
+def param_names(s):
+    """The names of model.params in results.npz: lstm_Wx, lstm_Wh, lstm_b (rnn_..., gru_...; with several layers
+    layer1/lstm_Wx, ..., layer2/lstm_Wx, ...), affine_W, affine_b."""
+    return [of_layer(f"{s.cell}_{name}", k, s.layers) for k in range(1, s.layers + 1) for name in ("Wx", "Wh", "b")] \
+        + ["affine_W", "affine_b"]
+
+
+def gradient_flows(s, r):
+    """{name in results.npz: (steps,) norms} of gradient_flow() at every layer, for the trained model and for its
+    initial weights drawn again; {} for a model that did not finish training."""
+    if r.status != "done":
+        return {}
+    flows = {}
+    with np.errstate(over="ignore"):
+        for when, params in (("", r.model.params), ("_initial", data_and_model(s, r.seed)[4].params)):
+            for variable, norms in zip(("", "_c"), gradient_flow(s, params, r.noisy)):
+                for k, layer_norms in enumerate(norms if norms is not None else [], 1):
+                    flows[of_layer(f"gradient_flow{variable}{when}", k, s.layers)] = layer_norms
+    return flows
+
+
+def noise_floor(s, noisy):
+    """The loss an epoch would have if the model predicted the clean sine exactly: what the noise alone costs,
+    summed as the loss is.  A minibatch's loss is 0.5 * sum((y - t)^2) / N over its scored steps, and an epoch
+    sums M minibatches of N windows: with y the clean sine, the floor is 0.5 M times the mean over the windows
+    of sum((sin - noisy)^2) over their scored steps.  Exact when an epoch uses every window (the defaults),
+    otherwise its expected value."""
+    x, clean = sample_sine(s)
+    err = make_windows(clean, s.time_size)[1] - make_windows(noisy, s.time_size)[1]  # (windows, T, 1)
+    scored = err[:, -1] ** 2 if s.loss_function == "many-to-one" else np.sum(err ** 2, axis=1)
+    return 0.5 * minibatches_per_epoch(s.n_points, s.batch_size) * float(np.mean(scored))
 
 
 def say(*args):
@@ -1129,20 +1233,24 @@ def run_arrays(s, r, files):
     x, clean        the same length: where the sine was sampled, and its clean values
     noisy           (n_points,) the training series
     final_loss, rmse, future_rmse (nan without --future), seconds, status ("done", "diverged" or "interrupted")
+    noise_floor     the loss of an epoch that predicted the clean sine exactly, see noise_floor()
     lstm_Wx, lstm_Wh, lstm_b, affine_W, affine_b    the trained model, as the book's save_params (rnn_..., gru_...)
     prediction_h0, prediction_c0    (batch, H) the state the prediction starts from (zeros when stateless; c: LSTM)
     snapshot_epochs, snapshots      with --snapshots or --animate: the epochs, and (epochs, len(x))
     gate_f, gate_g, gate_i, gate_o, cell, hidden    with --gates: (generated points, H), row 0, last step (GRU:
                     gate_z, gate_r, candidate, hidden; RNN: hidden)
-    gradient_flow, gradient_flow_initial    with --gradient-flow: (n_points - 1,), see gradient_flow()
+    gradient_flow, gradient_flow_initial, gradient_flow_c, gradient_flow_c_initial    with --gradient-flow:
+                    (n_points - 1,) each, ||dl/dh_t|| and (LSTM) ||dl/dc_t||, trained and initial; see gradient_flow()
     files           the files this run wrote
+    With several layers, each layer's arrays of these (weights, state, gates, gradient flows) are layer{k}/name,
+    layer1 the bottom: layer1/lstm_Wx, layer2/prediction_h0, layer2/gate_f, ...
     """
     arrays = dict(loss=r.loss, prediction=r.prediction, x=r.x, clean=r.clean, noisy=r.noisy,
                   final_loss=r.loss[-1] if len(r.loss) else np.nan, rmse=r.rmse, future_rmse=r.future_rmse,
-                  seconds=r.seconds, status=r.status, prediction_h0=r.prediction_h0, files=np.array(files))
-    arrays.update(zip([f"{s.cell}_Wx", f"{s.cell}_Wh", f"{s.cell}_b", "affine_W", "affine_b"], r.model.params))
-    if r.prediction_c0 is not None:
-        arrays["prediction_c0"] = r.prediction_c0
+                  seconds=r.seconds, status=r.status, noise_floor=noise_floor(s, r.noisy), files=np.array(files))
+    arrays.update(zip(param_names(s), r.model.params))
+    for k, state in enumerate(r.start_state, 1):
+        arrays.update(zip((of_layer(name, k, s.layers) for name in ("prediction_h0", "prediction_c0")), state))
     if r.snapshots is not None:
         arrays.update(snapshot_epochs=np.array(r.snapshots.taken, dtype=int), snapshots=np.array(r.snapshots.series))
     arrays.update(r.gates, **r.gradient_flows)
@@ -1177,11 +1285,17 @@ def show_and_close(figures, show=False):
             plt.close(fig)
 
 
-def plot_loss_curve(ax, loss, color="tab:blue"):
-    """The loss per epoch: dots when there are few epochs, a log scale when it spans a factor of 10 or more."""
+def plot_loss_curve(ax, loss, color="tab:blue", s=None, noisy=None):
+    """The loss per epoch: dots when there are few epochs, a log scale when it spans a factor of 10 or more;
+    with the settings and the noisy series, the noise floor under it (dashed, none without noise)."""
     from matplotlib.ticker import MaxNLocator
     epochs = np.arange(1, len(loss) + 1)
     ax.plot(epochs, loss, color=color, marker="o" if len(loss) <= 30 else None, ms=4)
+    floor = noise_floor(s, noisy) if s is not None and s.noise else None
+    if floor:
+        every = minibatches_per_epoch(s.n_points, s.batch_size) * s.batch_size == s.n_points - 1 - s.time_size
+        ax.axhline(floor, color="0.35", lw=1, ls="--", label=f"noise floor {floor:.3g}: the loss of the clean sine"
+                   + ("" if every else " (on average: an epoch draws some of the windows)"))
     log = len(loss) > 1 and loss.min() > 0 and loss.max() >= 10 * loss.min()
     if log:
         ax.set_yscale("log")
@@ -1194,7 +1308,9 @@ def plot_loss_curve(ax, loss, color="tab:blue"):
 
 def plot_loss(s, r):
     fig, ax = new_figure(s, "Training loss", (7, 4.5))
-    plot_loss_curve(ax, r.loss)
+    plot_loss_curve(ax, r.loss, s=s, noisy=r.noisy)
+    if s.noise:
+        ax.legend(fontsize=8, loc="upper right")
     if r.status != "done":
         what = "the loss stopped being finite" if r.status == "diverged" else "training was stopped"
         ax.text(0.5, 0.95, f"{r.status} in epoch {len(r.loss) + 1}: {what}", transform=ax.transAxes, ha="center",
@@ -1258,7 +1374,7 @@ def plot_learning(s, r):
     wave.set_title(f"The closed-loop prediction at {plural(len(epochs), 'snapshot')} during "
                    f"{plural(len(r.loss), 'epoch')} of training{ended}, seed {r.seed},\nearly (purple) to late "
                    f"(yellow)", fontsize=10)
-    plot_loss_curve(loss, r.loss)
+    plot_loss_curve(loss, r.loss, s=s, noisy=r.noisy)
     taken = epochs[epochs <= len(r.loss)]
     loss.scatter(taken, r.loss[taken - 1], color=colors[:len(taken)], zorder=3, s=25, edgecolor="black", lw=0.5,
                  label="snapshots")
@@ -1290,7 +1406,9 @@ def save_animation(s, r, stop):
     wave.grid(True, alpha=0.3)
     title = wave.set_title(" ", fontsize=10)
     title.set_animated(True)
-    plot_loss_curve(loss, r.loss, color="0.85")  # the whole curve, faint; each frame draws it up to its epoch
+    plot_loss_curve(loss, r.loss, "0.85", s, r.noisy)  # the whole curve, faint; each frame draws it up to its epoch
+    if s.noise:
+        loss.legend(fontsize=7, loc="upper right")
     curve, = loss.plot([], [], color="tab:blue", marker="o", markevery=[-1], ms=4, animated=True)
     loss.set_title(f"training loss, {plural(len(r.loss), 'epoch')}", fontsize=9)
     T, end = s.time_size, s.n_points
@@ -1330,14 +1448,16 @@ GATE_ROWS = {"cell": ("cell state c", "RdBu_r", None), "gate_f": ("forget gate f
 
 def plot_gates(s, r):
     """The generated wave on top; under it, on the same x, each state and gate the cell has (the LSTM's h aside)
-    over the units (row 0 of the batch, last step of each window), units ordered by the phase of their state.
-    The cell state, unbounded, is coloured to the 98th percentile of its magnitude (the colour bar's arrows:
-    beyond it)."""
+    over the units (row 0 of the batch, last step of each window; the top layer's), units ordered by the phase
+    of their state.  The cell state, unbounded, is coloured to the 98th percentile of its magnitude (the colour
+    bar's arrows: beyond it)."""
     from matplotlib.ticker import MaxNLocator
     T = s.time_size
-    x = r.x[T:T + len(r.gates["hidden"])]  # the generated points (fewer when a stop cut the prediction short)
-    rows = [name for name in GATE_ROWS if name in r.gates and not (name == "hidden" and "cell" in r.gates)]
-    state = r.gates[rows[0] if "cell" in r.gates else "hidden"]  # (generated points, H)
+    gates = {name: r.gates[of_layer(name, s.layers, s.layers)] for name in GATE_ROWS
+             if of_layer(name, s.layers, s.layers) in r.gates}  # the top layer's
+    x = r.x[T:T + len(gates["hidden"])]  # the generated points (fewer when a stop cut the prediction short)
+    rows = [name for name in GATE_ROWS if name in gates and not (name == "hidden" and "cell" in gates)]
+    state = gates[rows[0] if "cell" in gates else "hidden"]  # (generated points, H)
     spectrum = np.fft.rfft(state - state.mean(axis=0), axis=0)  # each unit's state as a sum of waves
     strongest = np.argmax(np.abs(spectrum[1:]).sum(axis=1)) + 1 if len(spectrum) > 1 else 0
     order = np.argsort(np.angle(spectrum[strongest]))  # the units by the phase of the strongest shared wave
@@ -1349,12 +1469,13 @@ def plot_gates(s, r):
     for ax in axes if len(r.x) > s.n_points else []:
         ax.axvline(r.x[s.n_points - 1], color="0.3", lw=1, ls="-.", label="end of the data", zorder=3)
     axes[0].legend(fontsize=8, loc="upper right")
-    axes[0].set_title(f"The {s.cell.upper()} while it generates the wave: row 0 of the batch, last step of each "
-                      f"window; units sorted by the phase of their state\n{settings_text(s)}", fontsize=9)
+    layer = f", layer {s.layers} of {s.layers} (the top)" if s.layers > 1 else ""
+    axes[0].set_title(f"The {s.cell.upper()}{layer} while it generates the wave: row 0 of the batch, last step of "
+                      f"each window; units sorted by the phase of their state\n{settings_text(s)}", fontsize=9)
     step = x[1] - x[0] if len(x) > 1 else 1
     for ax, name in zip(axes[1:], rows):
         label, cmap, limits = GATE_ROWS[name]
-        values = r.gates[name]
+        values = gates[name]
         if limits is None:
             bound = float(np.percentile(np.abs(values), 98)) or 1.0
             limits = (-bound, bound)
@@ -1370,20 +1491,32 @@ def plot_gates(s, r):
 
 
 def plot_gradient_flow(s, r):
-    """||dl/dh_t|| against the steps back from the loss, at the initial and at the trained weights."""
-    fig, ax = new_figure(s, "How far back the gradient reaches", (8, 5))
-    back = np.arange(len(r.gradient_flows["gradient_flow"]))
-    for key, label, color in (("gradient_flow_initial", "at the initial weights", "tab:gray"),
-                              ("gradient_flow", f"after {plural(len(r.loss), 'epoch')} of training", "tab:red")):
-        ax.plot(back, r.gradient_flows[key][::-1], color=color, lw=1.5, label=label)
-    ax.axvline(s.time_size - 1, color="tab:blue", lw=1, ls="--",
+    """||dl/dh_t|| (solid) and, for the LSTM, ||dl/dc_t|| (dashed) against the steps back from the loss, at the
+    initial weights (faint) and the trained ones, for every layer."""
+    fig, ax = new_figure(s, "How far back the gradient reaches", (8, 5.5))
+    colors = ("tab:red", "tab:purple", "tab:green", "tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan",
+              "tab:gray", "tab:blue")  # a layer each
+    variables = (("", "-", "h"), ("_c", "--", "c")) if s.cell == "lstm" else (("", "-", "h"),)
+    for k in range(1, s.layers + 1):
+        for variable, style, symbol in variables:
+            for when, alpha, words in (("_initial", 0.35, "at the initial weights"),
+                                       ("", 1, f"after {plural(len(r.loss), 'epoch')} of training")):
+                norms = r.gradient_flows[of_layer(f"gradient_flow{variable}{when}", k, s.layers)]
+                ax.plot(np.arange(len(norms)), norms[::-1], color=colors[k - 1], ls=style,
+                        alpha=alpha, lw=1.5, label=f"{f'layer {k}: ' if s.layers > 1 else ''}||dl/d{symbol}_t|| "
+                                                   f"{words}")
+    ax.axvline(s.time_size - 1, color="0.2", lw=1, ls=":",
                label=f"how far training's truncated BPTT reaches (time size {s.time_size})")
     ax.set_yscale("log")
-    ax.set(xlabel=f"steps back from the loss (the last of {len(back)} steps)", ylabel="||dl/dh_t|| (log scale)")
-    ax.set_title(f"How far back through time the gradient reaches: the {s.cell.upper()}, seed {r.seed}\n"
+    steps = len(r.gradient_flows[of_layer("gradient_flow", 1, s.layers)])
+    ax.set(xlabel=f"steps back from the loss (the last of {steps} steps)",
+           ylabel=" and ".join(f"||dl/d{symbol}_t|| ({'solid' if style == '-' else 'dashed'})"
+                               for _, style, symbol in variables) + ", log scale")
+    layers = f", {s.layers} layers (layer 1 reads the input)" if s.layers > 1 else ""
+    ax.set_title(f"How far back through time the gradient reaches: the {s.cell.upper()}{layers}, seed {r.seed}\n"
                  f"{settings_text(s)}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2 if s.layers > 1 else 1, loc="upper right")
     return fig
 
 
@@ -1393,7 +1526,8 @@ RUN_FILES = [  # (file, written when (s, r), what makes it); results.npz first: 
     ("waveform.png", lambda s, r: r.status == "done", plot_waveform),
     ("learning.png", lambda s, r: r.snapshots is not None and len(r.snapshots.taken) > 0, plot_learning),
     ("learning.gif", lambda s, r: s.animate and len(r.snapshots.taken) > 0, save_animation),
-    ("gates.png", lambda s, r: s.gates and len(r.gates.get("hidden", ())) > 0, plot_gates),
+    ("gates.png", lambda s, r: s.gates and len(r.gates.get(of_layer("hidden", s.layers, s.layers), ())) > 0,
+     plot_gates),
     ("gradient_flow.png", lambda s, r: len(r.gradient_flows) > 0, plot_gradient_flow),
 ]
 
@@ -1401,7 +1535,9 @@ RUN_FILES = [  # (file, written when (s, r), what makes it); results.npz first: 
 def owned_files(s):
     """The files in --out that a run of this kind writes or, an earlier run's, removes."""
     kind = "grid" if s.grid else "sweep"
-    return [f"{kind}.csv", f"{kind}.npz", f"{kind}.png"] if s.seeds or s.grid else [name for name, _, _ in RUN_FILES]
+    if s.seeds or s.grid:
+        return [f"{kind}.csv", f"{kind}.npz", f"{kind}.png", f"{kind}_gradient_flow.png"]
+    return [name for name, _, _ in RUN_FILES]
 
 
 def save_run(s, r, out, figures, stop):
@@ -1526,15 +1662,13 @@ def single_run(s, stop):
         for hook in hooks:
             hook(epoch, loss, model)
     r = run(s, s.seed, after_epoch, stop.should_stop, gates)
-    r.snapshots, r.gates, r.gradient_flows = snapshots, gates.arrays() if gates else {}, {}
-    if s.gradient_flow and r.status == "done" and not stop.should_stop():  # trained, and the initial weights
-        with np.errstate(over="ignore"):
-            r.gradient_flows = {"gradient_flow": gradient_flow(s, r.model.params, r.noisy), "gradient_flow_initial":
-                                gradient_flow(s, data_and_model(s, s.seed)[4].params, r.noisy)}
+    r.snapshots, r.gates = snapshots, gates.arrays() if gates else {}
+    r.gradient_flows = gradient_flows(s, r) if s.gradient_flow and not stop.should_stop() else {}
     generated, asked = int(np.sum(~np.isnan(r.prediction[s.time_size:]))), len(r.x) - s.time_size
     out, figures, epochs = Output(s.out, owned_files(s)), [], len(r.loss)
     if epochs:
-        say(f"final loss {r.loss[-1]:.6g} (epoch {epochs})")
+        say(f"final loss {r.loss[-1]:.6g} (epoch {epochs})" + (f"; noise floor {noise_floor(s, r.noisy):.4g}, the loss "
+                                                                 "of the clean sine itself" if s.noise else ""))
     if r.status != "diverged" and generated == asked:  # fewer when a stop cut the prediction short
         say(f"closed-loop RMSE against the clean sine over the {s.n_points - s.time_size} generated points: "
             f"{r.rmse:.4f}" + (f"\n  and over the {s.future} points past the data: {r.future_rmse:.4f}"
@@ -1586,7 +1720,7 @@ def single_run(s, stop):
 # the dead worker's job (get() and imap wait for it for ever) and its close() and join() hang.
 # ----------------------------------------------------------------------------------------------------------
 def train_worker(connection, s, seed, stop_event, parent):
-    """A worker process: train one model and send back what run() gives, less the model itself."""
+    """A worker process: train one model and send back what sweep_model() gives."""
     for signum in STOP_WORDS:
         signal.signal(signum, signal.SIG_IGN)
 
@@ -1595,9 +1729,15 @@ def train_worker(connection, s, seed, stop_event, parent):
             time.sleep(0.1)
         os._exit(1)
     threading.Thread(target=exit_with_parent, daemon=True).start()
-    r = run(s, seed, should_stop=stop_event.is_set)
+    connection.send(sweep_model(s, seed, stop_event.is_set))
+
+
+def sweep_model(s, seed, should_stop):
+    """One model of a sweep: what run() gives, with the gradient flows when asked, less the model itself."""
+    r = run(s, seed, should_stop=should_stop)
+    r.gradient_flows = gradient_flows(s, r) if s.gradient_flow and not should_stop() else {}
     del r.model
-    connection.send(r)
+    return r
 
 
 def failed_model(s, seed, exitcode):
@@ -1625,8 +1765,7 @@ def train_models(jobs, stop, on_done, workers):
         say(f"training in this process: no worker processes here ({e})")
         for k, (settings, seed) in enumerate(jobs):
             if not stop.should_stop():
-                done[k] = run(settings, seed, should_stop=stop.should_stop)
-                del done[k].model
+                done[k] = sweep_model(settings, seed, stop.should_stop)
                 on_done(k, done[k])
         return done
     if stop.should_stop():  # a signal that came before the Event
@@ -1695,15 +1834,20 @@ def sweep(s, stop):
     columns = {column: np.array([np.nan if row[column] is None else row[column] for row in rows])
                for column in rows[0]}
     others = {setting.name: getattr(s, setting.name) for setting in SETTINGS if setting.name not in varied + ["seed"]}
+    flows, groups = sweep_gradient_flows(s, jobs, done, points) if s.gradient_flow else ({}, [])
     figures = [plot_grid(s, rows, varied) if s.grid else plot_sweep(s, runs)]
+    if groups:
+        figures.append(plot_sweep_gradient_flow(s, groups, varied))
     out = Output(s.out, owned_files(s))
-    csv_name, npz_name, png_name = out.owned
+    csv_name, npz_name, png_name, flow_name = out.owned
     try:
-        out.plan(out.owned)
+        out.plan(out.owned[:3 + bool(groups)])
         out.write(csv_name, lambda path: write_csv(path, [dict(row, **others) for row in rows]))
-        out.arrays(npz_name, s, dict(columns, x=longest.x, clean=longest.clean, prediction=predictions,
-                                     files=np.array(out.owned)), varied + ["seed"])
+        out.arrays(npz_name, s, dict(columns, **flows, x=longest.x, clean=longest.clean, prediction=predictions,
+                                     files=np.array(out.owned[:3 + bool(groups)])), varied + ["seed"])
         out.figure(png_name, figures[0])
+        if groups:
+            out.figure(flow_name, figures[1])
         say(f"time {time.perf_counter() - started:.2f} s; {out.written_text()}")
         failed = [row for row in rows if row["status"] == "failed"]
         diverged = [row for row in rows if row["status"] == "diverged"]
@@ -1724,6 +1868,35 @@ def sweep(s, stop):
         return 0
     finally:
         show_and_close(figures)
+
+
+def sweep_gradient_flows(s, jobs, done, points):
+    """With --gradient-flow: ({name: (models, steps)} for the .npz, the top layer's flows a row per model, nan
+    where a model has none; [(label, [{name: norms} of each finished model])], a group a setting of the grid
+    (a --seeds sweep: a group a seed), for plot_sweep_gradient_flow)."""
+    names = ("gradient_flow", "gradient_flow_c", "gradient_flow_initial", "gradient_flow_c_initial")
+
+    def top(k):  # the trained model k's top layer's flows
+        layers = jobs[k][0].layers
+        return {name: done[k].gradient_flows.get(of_layer(name, layers, layers)) for name in names}
+    nothing = np.full(s.n_points - 1, np.nan)
+    flows = {name: np.array([nothing if top(k)[name] is None else top(k)[name] for k in done]) for name in names}
+    groups, per_point = [], len(jobs) // len(points)
+    for p, (point, _) in enumerate(points):
+        finished = [k for k in range(p * per_point, (p + 1) * per_point) if k in done and done[k].gradient_flows]
+        if s.grid and finished:
+            groups.append((point_text(point).strip(), [top(k) for k in finished]))
+        elif not s.grid:
+            groups += [(f"seed {done[k].seed}", [top(k)]) for k in finished]
+    return flows, groups
+
+
+def plot_colors(n):
+    """n distinct colours: tab10's for 10 or fewer, else along viridis."""
+    import matplotlib
+    if n <= 10:
+        return matplotlib.colormaps["tab10"].colors[:n]
+    return matplotlib.colormaps["viridis"](np.linspace(0, 1, n))
 
 
 def point_text(point):
@@ -1818,6 +1991,33 @@ def plot_sweep(s, runs):
     unfinished = f" ({unfinished} of them did not finish: no prediction)" if unfinished else ""
     finish_wave_plot(s, ax, runs[0].x, f"Closed-loop predictions, {plural(len(runs), 'model')}, one per seed"
                      f"{unfinished}\n{settings_text(s)}", legend_columns=4)
+    return fig
+
+
+def plot_sweep_gradient_flow(s, groups, varied):
+    """The trained models' gradient flow, the top layer's: ||dl/dh_t|| (solid) and, for an LSTM, ||dl/dc_t||
+    (dashed) against the steps back from the loss, a curve each of groups [(label, [flows of its models])],
+    the geometric mean over its models (its seeds)."""
+    fig, ax = new_figure(s, "How far back the gradient reaches, model by model", (9, 6))
+    colors = plot_colors(len(groups))
+    for (label, members), color in zip(groups, colors):
+        for name, style, symbol in (("gradient_flow", "-", "h"), ("gradient_flow_c", "--", "c")):
+            if members[0][name] is not None:
+                mean = np.exp(np.mean(np.log([flow[name] for flow in members]), axis=0))
+                ax.plot(np.arange(len(mean)), mean[::-1], color=color, ls=style, lw=1.5,
+                        label=f"{label}: ||dl/d{symbol}_t||")
+    ax.axvline(s.time_size - 1, color="0.2", lw=1, ls=":", label=f"how far training's truncated BPTT reaches "
+               f"(time size {s.time_size})")
+    ax.set_yscale("log")
+    ax.set(xlabel=f"steps back from the loss (the last of {s.n_points - 1} steps)",
+           ylabel="||dl/dh_t|| (solid), ||dl/dc_t|| (dashed), log scale")
+    over = "each the geometric mean over its seeds" if s.grid else "a model per seed"
+    top = " (the top layer's)" if any(settings.layers > 1 for _, settings in s.grid or []) or s.layers > 1 else ""
+    fixed = [name for name in SETTING if SETTING[name].grid and name not in varied]
+    ax.set_title(f"How far back through time the gradient reaches after training{top}, {over}\n"
+                 f"{settings_text(s, fixed)}", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="upper right")
     return fig
 
 
@@ -1925,7 +2125,7 @@ def problem(setting, value, s):
     if fits and low is not None:
         fits = value > low if setting.above else value >= low
     if fits and high is not None:
-        fits = value <= high
+        fits = value < high if setting.below else value <= high
     return None if fits else f"must be {allowed(setting, s)}"
 
 
@@ -1940,6 +2140,8 @@ def allowed(setting, s):
     note = setting.note(s) if callable(setting.note) else setting.note
     if setting.type is int:
         words = f"a whole number from {low} to {high}" if high is not None else f"a whole number of at least {low}"
+    elif low is not None and high is not None and setting.below:
+        words = f"a finite number of at least {low:g} and below {high:g}"
     elif low is not None and high is not None and not setting.above:
         words = f"a finite number from {low:g} to {high:g}"
     else:
@@ -2030,13 +2232,13 @@ def parse(argv):
         raise SettingError(f"GRID_SEEDS = {GRID_SEEDS!r}: must be distinct seeds, whole numbers from 0 to 2**32 - 1")
     several = "--seeds" if s.seeds else "--grid" if s.grid else None
     single = [flag for flag, name in (("--seed", "seed"), ("--snapshots", "snapshot_count"), ("--animate", "animate"),
-                                      ("--gates", "gates"), ("--gradient-flow", "gradient_flow")) if name in given]
+                                      ("--gates", "gates")) if name in given]
     if several and (single or s.gradcheck):
         flag = (single + ["--gradcheck"])[0]
         raise SettingError(f"{flag} is for a single run, not with {several}" +
                            " (give the seeds in --seeds)" * (flag == "--seed"))
-    if several and (s.snapshot_count or s.animate or s.gates or s.gradient_flow):
-        raise SettingError(f"SNAPSHOTS, ANIMATE, GATES and GRADIENT_FLOW are for a single run, not with {several}")
+    if several and (s.snapshot_count or s.animate or s.gates):
+        raise SettingError(f"SNAPSHOTS, ANIMATE and GATES are for a single run, not with {several}")
     if s.jobs is not None and problem(JOBS, s.jobs, s):
         raise SettingError(f"--jobs {s.jobs}: {problem(JOBS, s.jobs, s)}")
     if s.jobs is not None and not several:
@@ -2156,11 +2358,12 @@ def gradient_check(s):
     """Check every parameter's gradient of the model these settings build, in float64, printing a row as
     each is checked; the exit status is 1 when a gradient is wrong."""
     rng, noisy, xs, ts, model = data_and_model(s, s.seed, np.float64)
-    B, h0, c0 = s.batch_size, None, None
+    B, state, names = s.batch_size, None, param_names(s)
     if s.stateful:  # check from a carried-in state, as in training: the one other windows leave
         model.predict(xs[-B:])
-        h0, c0 = model.recurrent.h.copy(), model.recurrent.c.copy() if s.cell == "lstm" else None
-    say(f"gradient check: float64, central differences, {settings_text(s)}")
+        state = [tuple(array.copy() for array in layer_state) for layer_state in recurrent_state(model, s.cell)]
+    say(f"gradient check: float64, central differences{', fixed dropout masks' if s.dropout else ''}, "
+        f"{settings_text(s)}")
     started = time.perf_counter()
     model.forward(xs[:B], ts[:B])
     evaluations = 2 * sum(param.size for param in model.params)  # two forward passes per parameter
@@ -2169,9 +2372,10 @@ def gradient_check(s):
                      if seconds >= 2 * size), f"{seconds:.0f} s")
     say(f"{evaluations} forward passes: about {duration}"
         f"{' (Ctrl-C stops it; a smaller --hidden-size is quicker)' if seconds > 600 else ''}")
-    say(f"{'parameter':<10} {'shape':>10} {'max rel. error':>15}")
-    errors = model_gradient_errors(model, xs[:B], ts[:B], h0, c0, lambda k, error: say(
-        f"{PARAM_NAMES[k]:<10} {str(model.params[k].shape):>10} {error:>15.2e}  "
+    width = max(map(len, names))
+    say(f"{'parameter':<{width}} {'shape':>10} {'max rel. error':>15}")
+    errors = model_gradient_errors(model, xs[:B], ts[:B], state, lambda k, error: say(
+        f"{names[k]:<{width}} {str(model.params[k].shape):>10} {error:>15.2e}  "
         f"{'ok' if error <= GRADIENT_TOLERANCE else 'WRONG'}"))
     bad = sum(error > GRADIENT_TOLERANCE for error in errors)
     say(f"{len(errors) - bad} of {len(errors)} within {GRADIENT_TOLERANCE:g}")

@@ -91,7 +91,12 @@ BAD_SETTINGS = [
     (["--cell", "transformer"], "argument --cell: 'transformer' is not one of lstm, rnn, gru"),
     (["--optimizer", "lion"], "argument --optimizer: 'lion' is not one of sgd, momentum, adagrad, rmsprop, adam"),
     (["--grid", "cell=rnn,xl"], "--grid cell=rnn,xl: 'xl' is not one of lstm, rnn, gru"),
-    (["--seeds", "1", "--gradient-flow"], "--gradient-flow is for a single run, not with --seeds"),
+    (["--layers", "0"], "--layers (LAYERS) = 0: must be a whole number from 1 to 10"),
+    (["--layers", "two"], "argument --layers: 'two' is not a whole number"),
+    (["--dropout", "1"], "--dropout (DROPOUT) = 1.0: must be a finite number of at least 0 and below 1"),
+    (["--dropout", "-0.1"], "--dropout (DROPOUT) = -0.1: must be a finite number of at least 0 and below 1"),
+    (["--dropout", "half"], "argument --dropout: 'half' is not a number"),
+    (["--grid", "dropout=0,1"], "--grid combination dropout=1: --dropout (DROPOUT) = 1.0: must be a finite number"),
     (["--snapshots", "-1"], "--snapshots (SNAPSHOTS) = -1: must be a whole number from 0"),
     (["--snapshots", "x"], "argument --snapshots: 'x' is not a whole number"),
     (["--stateful", "--stateless"], "argument --stateless: not allowed with argument --stateful"),
@@ -340,11 +345,10 @@ def test_the_readme_names_every_setting_and_the_commands_the_tests_use():
 
 
 def test_a_single_run_constant_with_a_sweep_is_refused(run_main, tmp_path, monkeypatch):
-    monkeypatch.setattr(m, "GRADIENT_FLOW", True)
+    monkeypatch.setattr(m, "GATES", True)
     status, out, err = run_main("--seeds", 1, 2)
     assert status == 2 and out == "" and not (tmp_path / "results").exists()
-    assert err == ("train_sin_lstm.py: error: SNAPSHOTS, ANIMATE, GATES and GRADIENT_FLOW are for a single run, "
-                   "not with --seeds\n")
+    assert err == "train_sin_lstm.py: error: SNAPSHOTS, ANIMATE and GATES are for a single run, not with --seeds\n"
 
 
 def test_a_file_that_cannot_be_written_exits_1_with_one_line(run_main, tmp_path, monkeypatch):

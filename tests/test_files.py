@@ -138,6 +138,9 @@ def settings(*flags):
     return s
 
 
+NOISY = m.data_and_model(settings(), 773)[1]  # the default run's training series
+
+
 def fake_runs(n, length=m.N_POINTS):
     x, clean = m.sample_sine(settings(), length - m.N_POINTS)
     return [SimpleNamespace(x=x, clean=clean, prediction=clean + 0.01 * k, seed=k, rmse=0.01 * k, status="done")
@@ -172,7 +175,7 @@ def test_a_sweep_figure_marks_the_end_of_the_data_and_the_unfinished_models():
 
 @pytest.mark.parametrize("losses", [[0.67], [0.67, 0.25], [0.67, 0.067], [0.67, 0.02], []])
 def test_a_short_loss_curve_is_visible_on_a_sensible_axis(losses):
-    fig = m.plot_loss(settings(), SimpleNamespace(loss=np.array(losses), seed=773, status="done"))
+    fig = m.plot_loss(settings(), SimpleNamespace(loss=np.array(losses), seed=773, status="done", noisy=NOISY))
     ax = fig.axes[0]
     line = ax.get_lines()[0]
     low, high = ax.get_xlim()
@@ -197,7 +200,7 @@ def test_a_one_sample_warm_up_is_drawn_and_named_in_the_singular():
 def test_the_y_label_and_the_legend_are_inside_the_image(tmp_path):
     from matplotlib.image import imread
     s = settings("--epochs", 2)
-    r = SimpleNamespace(loss=np.array([1.5e25, 3e27, 1e30]), seed=773, status="done")  # wide tick labels
+    r = SimpleNamespace(loss=np.array([1.5e25, 3e27, 1e30]), seed=773, status="done", noisy=NOISY)  # wide ticks
     m.Output(str(tmp_path), ["loss.png"]).figure("loss.png", m.plot_loss(s, r))
     image = imread(tmp_path / "loss.png")
     assert (image[:, :3, :3] == 1).all()  # the image's left edge is background: nothing cut there
@@ -219,7 +222,8 @@ def test_every_title_fits_in_its_figure_above_its_axes_however_long_the_settings
                  "--gradient-flow", "--seed", 4294967295)
     gates = m.Gates()
     r = m.run(s, s.seed, after_step=gates)
-    r.gradient_flows = {"gradient_flow": np.ones(100), "gradient_flow_initial": np.ones(100)}
+    r.gradient_flows = {name: np.ones(100) for name in ("gradient_flow", "gradient_flow_initial", "gradient_flow_c",
+                                                        "gradient_flow_c_initial")}
     r.snapshots, r.gates = SimpleNamespace(taken=[1, 2], series=[r.prediction] * 2), gates.arrays()
     figures = [make(s, r) for name, _, make in m.RUN_FILES if name.endswith(".png")]
     rows = [dict(hidden_size=h, lr=lr, seed=seed, rmse=0.3, future_rmse=0.5, status="done") for h in (10, 45)
@@ -285,7 +289,7 @@ def test_a_grid_over_future_writes_its_three_files_with_every_prediction(run_mai
 def test_the_loss_figure_of_an_unfinished_run_says_why():
     s = settings("--lr", 1)
     for status, words in (("diverged", "the loss stopped being finite"), ("interrupted", "training was stopped")):
-        fig = m.plot_loss(s, SimpleNamespace(loss=np.array([0.7]), seed=773, status=status))
+        fig = m.plot_loss(s, SimpleNamespace(loss=np.array([0.7]), seed=773, status=status, noisy=NOISY))
         assert f"{status} in epoch 2: {words}" in [text.get_text() for text in fig.axes[0].texts]
 
 
@@ -455,3 +459,39 @@ def test_the_training_series_is_called_noisy_only_when_it_is(monkeypatch, noise,
     s = settings("--epochs", 1)
     r = m.run(s, s.seed)
     assert label in legend_labels(m.plot_waveform(s, r))
+
+
+def test_the_loss_figures_draw_the_noise_floor_and_none_without_noise(monkeypatch):
+    s = settings("--epochs", 3, "--snapshots", 2)
+    r = m.run(s, s.seed, m.Snapshots(s))
+    r.snapshots = SimpleNamespace(taken=[1, 3], series=[r.prediction] * 2)
+    floor = m.noise_floor(s, r.noisy)
+    for fig in (m.plot_loss(s, r), m.plot_learning(s, r)):
+        ax = fig.axes[-1]  # learning.png: its loss panel
+        lines = [line for line in ax.get_lines() if line.get_label().startswith("noise floor")]
+        assert len(lines) == 1 and lines[0].get_ydata()[0] == floor and f"{floor:.3g}" in lines[0].get_label()
+        low, high = ax.get_ylim()
+        assert low < floor < high
+    monkeypatch.setattr(m, "NOISE", 0)
+    s = settings("--epochs", 3)
+    fig = m.plot_loss(s, m.run(s, s.seed))
+    assert not [line for line in fig.axes[0].get_lines() if line.get_label().startswith("noise floor")]
+
+
+def test_a_sweep_with_the_gradient_flow_draws_each_settings_curve_on_one_axes(run_main, tmp_path):
+    status, out, err = run_main("--grid", "cell=rnn,lstm", "--seeds", 1, 2, "--epochs", 2, "--hidden-size", 6,
+                                "--gradient-flow", "--quiet")
+    assert status == 0, err
+    folder = tmp_path / "results"
+    assert names(folder) == {"grid.csv", "grid.npz", "grid.png", "grid_gradient_flow.png"}
+    grid = np.load(folder / "grid.npz")
+    assert grid["gradient_flow"].shape == grid["gradient_flow_c"].shape == (4, 100)
+    lstm = grid["cell"] == "lstm"
+    assert np.isfinite(grid["gradient_flow_c"][lstm]).all() and np.isnan(grid["gradient_flow_c"][~lstm]).all()
+    s = m.parse(["--cell", "rnn", "--seed", "1", "--epochs", "2", "--hidden-size", "6"])
+    r = m.run(s, 1)
+    np.testing.assert_allclose(grid["gradient_flow"][list(grid["seed"]).index(1)],
+                               m.gradient_flow(s, r.model.params, r.noisy)[0][0])  # rows in the CSV's order
+    status, out, err = run_main("--grid", "cell=rnn,lstm", "--seeds", 1, 2, "--epochs", 2, "--hidden-size", 6,
+                                "--quiet")
+    assert status == 0 and "grid_gradient_flow.png" not in names(folder)  # an earlier run's, removed

@@ -161,7 +161,7 @@ def test_fast_time_lstm_equals_the_books_time_lstm(rng):
         layer.set_state(h0, c0)
         hs = layer.forward(xs)
         gates = m.Gates()
-        gates(SimpleNamespace(recurrent=layer))  # what --gates keeps of the last step, row 0
+        gates(SimpleNamespace(recurrent_layers=[layer]))  # what --gates keeps of the last step, row 0
         last = gates.arrays()
         results.append((hs, layer.h, layer.c, *(last[k] for k in sorted(last)), layer.backward(dhs),
                         *[grad.copy() for grad in layer.grads]))
@@ -212,14 +212,21 @@ ALL_TIME_LAYERS = TIME_LSTMS + [m.TimeRNN, m.TimeGRU]
 @pytest.mark.parametrize("time_layer", ALL_TIME_LAYERS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("stateful", [True, False])
-def test_whole_model(rng, loss, stateful, time_layer):
-    model = m.SimpleRnnlm(rng, time_layer, blocks(time_layer), 1, H, 1, stateful=stateful,
+@pytest.mark.parametrize("layers, dropout", [(1, 0.0), (2, 0.0), (3, 0.5)], ids=["1 layer", "2 layers", "3, dropout"])
+def test_whole_model(rng, loss, stateful, time_layer, layers, dropout):
+    """Every parameter of every layer against central differences, from a carried-in state, the dropout masks
+    held fixed by the check."""
+    model = m.SimpleRnnlm(rng, time_layer, blocks(time_layer), 1, H, 1, layers, dropout, stateful=stateful,
                           many_to_one=loss == "many-to-one", dtype=np.float64)
     xs, ts = rng.randn(N, T, 1), rng.randn(N, T, 1)
-    h0, c0 = rng.randn(N, H), rng.randn(N, H) if issubclass(time_layer, m.TimeLSTM) else None
-    errors = m.model_gradient_errors(model, xs, ts, h0, c0)
-    assert len(errors) == len(model.params) == len(m.PARAM_NAMES)
-    assert max(errors) <= TOL, dict(zip(m.PARAM_NAMES, errors))
+    lstm = issubclass(time_layer, m.TimeLSTM)
+    state = [(rng.randn(N, H), rng.randn(N, H)) if lstm else (rng.randn(N, H),) for _ in range(layers)]
+    errors = m.model_gradient_errors(model, xs, ts, state)
+    assert len(errors) == len(model.params) == 3 * layers + 2
+    assert max(errors) <= TOL, errors
+    if dropout:  # the masks were really there: the same loss with none differs
+        fixed = model.forward(xs, ts)
+        assert not np.isclose(model.forward(xs, ts, train_flg=False), fixed)
 
 
 @pytest.mark.parametrize("time_layer", ALL_TIME_LAYERS, ids=lambda c: c.__name__)
@@ -246,14 +253,20 @@ def test_clip_grads_against_a_hand_computation(rng):
         np.testing.assert_array_equal(got, g)
 
 
-def test_gradcheck_reports_every_parameter(run_main, tmp_path):
-    status, out, err = run_main("--gradcheck", "--hidden-size", 6, "--batch-size", 5, "--time-size", 5)
+@pytest.mark.parametrize("flags, names", [
+    ([], ["lstm_Wx", "lstm_Wh", "lstm_b", "affine_W", "affine_b"]),
+    (["--layers", 2, "--dropout", 0.5, "--cell", "gru"], ["layer1/gru_Wx", "layer1/gru_Wh", "layer1/gru_b",
+                                                          "layer2/gru_Wx", "layer2/gru_Wh", "layer2/gru_b",
+                                                          "affine_W", "affine_b"])])
+def test_gradcheck_reports_every_parameter(run_main, tmp_path, flags, names):
+    status, out, err = run_main("--gradcheck", "--hidden-size", 6, "--batch-size", 5, "--time-size", 5, *flags)
     assert status == 0, err
-    for name in m.PARAM_NAMES:
+    for name in names:
         line = next(line for line in out.splitlines() if line.startswith(name + " "))
         assert line.split()[-1] == "ok" and float(line.split()[-2]) <= 1e-6
-    assert "5 of 5 within 1e-06" in out
-    n_params = sum(param.size for param in m.data_and_model(m.parse(["--hidden-size", "6"]), 773)[4].params)
+    assert f"{len(names)} of {len(names)} within 1e-06" in out
+    s = m.parse(["--hidden-size", "6", *map(str, flags)])
+    n_params = sum(param.size for param in m.data_and_model(s, 773)[4].params)
     assert f"{2 * n_params} forward passes: about " in out  # two for each entry of each parameter
     assert not (tmp_path / "results").exists()
 
@@ -309,29 +322,73 @@ def test_each_optimizer_against_a_hand_computation_of_two_steps(name):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "rnn", "gru"])
-def test_gradient_flow_is_the_gradient_at_each_hidden_state(cell):
-    """||dl/dh_t|| from the script's backward pass against central differences of l with respect to a
-    perturbation of h_t, made in a forward pass of the test's own, step by step, in float64."""
-    s = m.parse(["--cell", cell, "--hidden-size", "6"])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_gradient_flow_is_the_gradient_at_each_hidden_and_cell_state(cell, layers):
+    """||dl/dh_t|| of every layer, and for the LSTM ||dl/dc_t||, from the script's backward pass against central
+    differences of l with respect to a perturbation of that layer's h_t (or c_t, before h_t is made of it), in
+    a forward pass of the test's own, step by step, in float64."""
+    s = m.parse(["--cell", cell, "--hidden-size", "6", "--layers", str(layers)])
     rng, noisy, xs, ts, model = m.data_and_model(s, 3, np.float64)
-    flow = m.gradient_flow(s, model.params, noisy[:31])  # 30 steps, then the target
-    Wx, Wh, b, W, b_out = model.params
+    h_flow, c_flow = m.gradient_flow(s, model.params, noisy[:31])  # 30 steps, then the target
+    assert h_flow.shape == (layers, 30) and (c_flow is None) == (cell != "lstm")
     step_class = m.TIME_LAYERS[cell].cell if cell != "lstm" else m.LSTM
+    W, b_out = model.params[-2:]
 
-    def loss_with(t0, delta):
-        h, c = np.zeros((1, 6)), np.zeros((1, 6))
+    def loss_with(layer, t0, variable, delta):
+        h, c = [np.zeros((1, 6)) for _ in range(layers)], [np.zeros((1, 6)) for _ in range(layers)]
         for t in range(30):
-            step = step_class(Wx, Wh, b)
-            if cell == "lstm":
-                h, c = step.forward(np.array([[noisy[t]]]), h, c)
-            else:
-                h = step.forward(np.array([[noisy[t]]]), h)
-            if t == t0:
-                h = h + delta
-        return 0.5 * float((h @ W + b_out)[0, 0] - noisy[30]) ** 2
+            below = np.array([[noisy[t]]])
+            for k in range(layers):
+                step = step_class(*model.params[3 * k:3 * k + 3])
+                if cell == "lstm":
+                    h[k], c[k] = step.forward(below, h[k], c[k])
+                    if (k, t, variable) == (layer, t0, "c"):
+                        c[k] = c[k] + delta
+                        h[k] = step.cache[6] * np.tanh(c[k])  # h = o * tanh(c), of the perturbed c
+                else:
+                    h[k] = step.forward(below, h[k])
+                if (k, t, variable) == (layer, t0, "h"):
+                    h[k] = h[k] + delta
+                below = h[k]
+        return 0.5 * float((below @ W + b_out)[0, 0] - noisy[30]) ** 2
 
-    for t0 in (29, 26, 20, 12):
-        delta = np.zeros((1, 6))
-        numeric = m.numerical_gradient(lambda: loss_with(t0, delta), delta)
-        assert flow[t0] == pytest.approx(np.linalg.norm(numeric), rel=1e-6), (t0, flow[t0])
-    assert flow[29] > flow[12] > 0
+    for layer in range(layers):
+        for variable, flow in (("h", h_flow), ("c", c_flow)):
+            for t0 in (29, 26, 20, 12) if flow is not None else ():
+                delta = np.zeros((1, 6))
+                numeric = m.numerical_gradient(lambda: loss_with(layer, t0, variable, delta), delta)
+                assert flow[layer, t0] == pytest.approx(np.linalg.norm(numeric), rel=1e-6), (layer, variable, t0)
+    assert h_flow[-1, 29] > h_flow[-1, 12] > 0
+
+
+def test_time_dropout_keeps_a_fraction_scaled_up_in_training_and_nothing_changes_at_prediction():
+    layer = m.TimeDropout(np.random.RandomState(5), 0.25)
+    xs = np.ones((40, 10, 25))
+    ys = layer.forward(xs)
+    assert set(np.unique(ys)) == {0.0, 1 / 0.75}  # dropped, or kept and divided by 1 - p
+    assert abs(np.mean(ys == 0) - 0.25) < 0.02 and abs(ys.mean() - 1) < 0.03  # 10,000 draws: within 3 sigma
+    dout = np.random.RandomState(6).randn(*xs.shape)
+    np.testing.assert_array_equal(layer.backward(dout), dout * ys)  # the gradient through the same mask
+    layer.train_flg = False
+    assert layer.forward(xs) is xs
+
+
+@pytest.mark.parametrize("time_layer", ALL_TIME_LAYERS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("dropout", [0.0, 0.4])
+def test_the_stacked_model_is_the_single_layer_classes_composed(rng, time_layer, dropout):
+    """Three layers: each recurrent layer reads the hidden states of the one below, a TimeDropout after each
+    in training (the masks it drew), none at prediction; the affine layer on the top layer's output."""
+    model = m.SimpleRnnlm(rng, time_layer, blocks(time_layer), 1, H, 1, 3, dropout, stateful=False,
+                          dtype=np.float64)
+    xs = rng.randn(N, T, 1)
+    by_hand = [time_layer(*model.params[3 * k:3 * k + 3]) for k in range(3)] + [m.TimeAffine(*model.params[-2:])]
+    for train_flg in (True, False):
+        ys = model.predict(xs, train_flg)
+        hs = xs
+        for k, layer in enumerate(by_hand):
+            hs = layer.forward(hs)
+            if dropout and train_flg and k < 3:
+                hs = hs * model.drop_layers[k].mask
+        np.testing.assert_array_equal(ys, hs)
+    assert len(model.drop_layers) == (3 if dropout else 0)
+    assert [param.shape[0] for param in model.params[0:9:3]] == [1, H, H]  # Wx: the input, then the h below

@@ -80,7 +80,8 @@ def test_each_snapshot_is_the_prediction_of_a_run_that_stopped_there_and_trainin
         np.testing.assert_array_equal(snapshot, run_with_flags("--epochs", epoch).prediction)
 
 
-@pytest.mark.parametrize("flags", [["--stateless"], ["--loss", "many-to-many", "--future", 12]])
+@pytest.mark.parametrize("flags", [["--stateless"], ["--loss", "many-to-many", "--future", 12],
+                                   ["--layers", 2, "--dropout", 0.2], ["--layers", 3, "--cell", "gru", "--fast"]])
 def test_snapshots_and_gates_change_nothing_in_the_variants(flags):
     r = watched_run("--epochs", 6, "--snapshots", 6, "--gates", *flags)
     plain = run_with_flags("--epochs", 6, *flags)
@@ -96,43 +97,56 @@ def sigmoid(a):
 GATE_NAMES = ("gate_f", "gate_g", "gate_i", "gate_o", "cell", "hidden")
 
 
-def recompute(arrays, time_size, batch_size, stateful):
-    """The closed-loop prediction and row 0's gates, from the saved weights and start state, in float64."""
-    Wx, Wh, b = (arrays[k].astype(np.float64) for k in ("lstm_Wx", "lstm_Wh", "lstm_b"))
+def recompute(arrays, time_size, batch_size, stateful, layers):
+    """The closed-loop prediction and row 0's gates of every layer, from the saved weights and start state, in
+    float64, with no dropout."""
+    def saved(name, k):  # layer k's array
+        return arrays[name if layers == 1 else f"layer{k}/{name}"].astype(np.float64)
+    weights = [[saved(name, k) for name in ("lstm_Wx", "lstm_Wh", "lstm_b")] for k in range(1, layers + 1)]
     W, b_out = arrays["affine_W"].astype(np.float64), arrays["affine_b"].astype(np.float64)
-    H = Wh.shape[0]
+    H = weights[0][1].shape[0]
     series = arrays["prediction"][:time_size].astype(np.float64).tolist()
-    h, c = arrays["prediction_h0"].astype(np.float64), arrays["prediction_c0"].astype(np.float64)
-    gates = {name: [] for name in GATE_NAMES}
+    h = [saved("prediction_h0", k) for k in range(1, layers + 1)]
+    c = [saved("prediction_c0", k) for k in range(1, layers + 1)]
+    gates = {(name, k): [] for name in GATE_NAMES for k in range(layers)}
     for j in range(len(arrays["prediction"]) - time_size):
         if not stateful:
-            h, c = np.zeros((batch_size, H)), np.zeros((batch_size, H))
+            h, c = [np.zeros((batch_size, H)) for _ in h], [np.zeros((batch_size, H)) for _ in c]
         window = np.float32(series[j:j + time_size])  # the model reads its inputs in float32
         for t in range(time_size):
-            A = np.outer(np.full(batch_size, window[t]), Wx[0]) + h @ Wh + b
-            f, g, i, o = (sigmoid(A[:, :H]), np.tanh(A[:, H:2 * H]), sigmoid(A[:, 2 * H:3 * H]),
-                          sigmoid(A[:, 3 * H:]))
-            c = f * c + g * i
-            h = o * np.tanh(c)
-        for name, value in zip(GATE_NAMES, (f, g, i, o, c, h)):
-            gates[name].append(value[0])
-        series.append(float((h @ W + b_out)[0, 0]))
-    return np.array(series), {name: np.array(values) for name, values in gates.items()}
+            below = np.full((batch_size, 1), window[t])
+            for k, (Wx, Wh, b) in enumerate(weights):
+                A = below @ Wx + h[k] @ Wh + b
+                f, g, i, o = (sigmoid(A[:, :H]), np.tanh(A[:, H:2 * H]), sigmoid(A[:, 2 * H:3 * H]),
+                              sigmoid(A[:, 3 * H:]))
+                c[k] = f * c[k] + g * i
+                h[k] = o * np.tanh(c[k])
+                below = h[k]
+                if t == time_size - 1:
+                    for name, value in zip(GATE_NAMES, (f, g, i, o, c[k], h[k])):
+                        gates[name, k].append(value[0])
+        series.append(float((h[-1] @ W + b_out)[0, 0]))
+    return np.array(series), {key: np.array(values) for key, values in gates.items()}
 
 
-@pytest.mark.parametrize("flags, stateful", [([], True), (["--stateless"], False),
-                                              (["--loss", "many-to-many", "--time-size", "7"], True)])
-def test_the_saved_model_and_state_recompute_the_prediction_and_the_gates(flags, stateful):
+@pytest.mark.parametrize("flags, stateful, layers", [([], True, 1), (["--stateless"], False, 1),
+                                                     (["--loss", "many-to-many", "--time-size", "7"], True, 1),
+                                                     (["--layers", "2", "--dropout", "0.3"], True, 2)])
+def test_the_saved_model_and_state_recompute_the_prediction_and_the_gates(flags, stateful, layers):
+    """Of every layer; the prediction of a model trained with dropout made without it."""
     arrays = watched_run("--epochs", 8, "--gates", "--hidden-size", 12, *flags)  # what results.npz holds
     time_size = int(arrays["settings/time_size"])
-    assert arrays["prediction_h0"].shape == arrays["prediction_c0"].shape == (10, 12)
+    layer = "" if layers == 1 else "layer2/"
+    assert arrays[layer + "prediction_h0"].shape == arrays[layer + "prediction_c0"].shape == (10, 12)
     if not stateful:
         assert not arrays["prediction_h0"].any() and not arrays["prediction_c0"].any()
-    series, gates = recompute(arrays, time_size, int(arrays["settings/batch_size"]), stateful)
+    series, gates = recompute(arrays, time_size, int(arrays["settings/batch_size"]), stateful, layers)
     np.testing.assert_allclose(series, arrays["prediction"], atol=1e-5)
     for name in GATE_NAMES:
-        assert arrays[name].shape == (m.N_POINTS - time_size, 12)
-        np.testing.assert_allclose(arrays[name], gates[name], atol=1e-5)
+        for k in range(layers):
+            saved = arrays[name if layers == 1 else f"layer{k + 1}/{name}"]
+            assert saved.shape == (m.N_POINTS - time_size, 12)
+            np.testing.assert_allclose(saved, gates[name, k], atol=1e-5)
 
 
 def loss_panel_has_a_curve(gif):
@@ -205,7 +219,9 @@ def test_the_other_cells_save_their_weights_their_state_and_their_gates(run_main
     assert {"gates.png", "gradient_flow.png"} <= {p.name for p in (tmp_path / "results").iterdir()}
     s = m.parse(["--cell", cell, "--hidden-size", "8"])
     initial = m.data_and_model(s, s.seed)  # the initial weights, drawn again
-    np.testing.assert_allclose(arrays["gradient_flow_initial"], m.gradient_flow(s, initial[4].params, initial[1]))
+    h_norms, c_norms = m.gradient_flow(s, initial[4].params, initial[1])
+    np.testing.assert_allclose(arrays["gradient_flow_initial"], h_norms[0])
+    assert c_norms is None and "gradient_flow_c" not in arrays  # no cell state
 
 
 @pytest.mark.parametrize("flags", [[], ["--future", 7, "--time-size", 4]])
@@ -229,19 +245,21 @@ def test_the_gradient_check_starts_from_the_state_training_carries_in(monkeypatc
     """Stateful, the check runs from the state the batch before leaves (h0, c0 not zero), as training does."""
     seen, check = [], m.model_gradient_errors
 
-    def watched_check(model, xs, ts, h0, c0, report):
-        seen.append((h0, c0))
-        return check(model, xs, ts, h0, c0, report)
+    def watched_check(model, xs, ts, state, report):
+        seen.append(state)
+        return check(model, xs, ts, state, report)
     monkeypatch.setattr(m, "model_gradient_errors", watched_check)
-    s = m.parse(["--gradcheck", "--hidden-size", "3", "--batch-size", "5", "--time-size", "4"])
+    s = m.parse(["--gradcheck", "--hidden-size", "3", "--batch-size", "5", "--time-size", "4", "--layers", "2"])
     assert m.gradient_check(s) == 0
-    (h0, c0), = seen
+    state, = seen
     rng, noisy, xs, ts, model = m.data_and_model(s, s.seed, np.float64)
     model.predict(xs[-5:])  # the windows before the checked ones
-    np.testing.assert_array_equal(h0, model.recurrent.h)
-    np.testing.assert_array_equal(c0, model.recurrent.c)
-    assert np.abs(h0).min() > 0
-    assert "5 of 5 within 1e-06" in capsys.readouterr().out
+    assert len(state) == len(model.recurrent_layers) == 2
+    for (h0, c0), layer in zip(state, model.recurrent_layers):
+        np.testing.assert_array_equal(h0, layer.h)
+        np.testing.assert_array_equal(c0, layer.c)
+        assert np.abs(h0).min() > 0
+    assert "8 of 8 within 1e-06" in capsys.readouterr().out
 
 
 def test_a_stop_ends_training_at_its_minibatch_and_the_prediction_at_its_point():
@@ -268,3 +286,37 @@ def test_the_gradient_flow_runs_over_the_whole_series_of_any_length(run_main, tm
     assert status == 0, err
     arrays = np.load(tmp_path / "results" / "results.npz")
     assert arrays["gradient_flow"].shape == arrays["gradient_flow_initial"].shape == (50,)
+
+
+def test_a_stacked_run_saves_every_layers_arrays_under_its_layers_name(run_main, tmp_path):
+    status, out, err = run_main("--layers", 2, "--dropout", 0.3, "--epochs", 2, "--gates", "--gradient-flow",
+                                "--hidden-size", 8, "--quiet")
+    assert status == 0, err
+    arrays = np.load(tmp_path / "results" / "results.npz")
+    assert arrays["layer1/lstm_Wx"].shape == (1, 32) and arrays["layer2/lstm_Wx"].shape == (8, 32)
+    assert arrays["layer2/lstm_Wh"].shape == (8, 32) and arrays["affine_W"].shape == (8, 1)
+    for k in (1, 2):
+        assert arrays[f"layer{k}/prediction_h0"].shape == arrays[f"layer{k}/prediction_c0"].shape == (10, 8)
+        assert arrays[f"layer{k}/gate_f"].shape == (m.N_POINTS - 10, 8)
+        for name in ("gradient_flow", "gradient_flow_initial", "gradient_flow_c", "gradient_flow_c_initial"):
+            assert arrays[f"layer{k}/{name}"].shape == (100,)
+    assert not {"lstm_Wx", "prediction_h0", "gate_f", "gradient_flow"} & set(arrays.files)
+    assert int(arrays["settings/layers"]) == 2 and float(arrays["settings/dropout"]) == 0.3
+
+
+@pytest.mark.parametrize("flags, scored", [([], 9), (["--loss", "many-to-many"], 9), (["--time-size", 5], 9),
+                                           (["--batch-size", 20, "--time-size", 20], 4)])
+def test_the_noise_floor_is_the_loss_of_the_clean_sine_on_the_noisy_targets(flags, scored):
+    """0.5 (sin - noisy)^2 over the scored steps of a window, divided by N, summed over an epoch's minibatches:
+    computed here window by window from the saved series.  With every window used in an epoch, it is what
+    an epoch would cost a model that predicted sin exactly."""
+    s = m.parse([str(flag) for flag in flags])
+    r = m.run(m.parse([str(flag) for flag in flags] + ["--epochs", "1"]), s.seed)
+    windows = m.N_POINTS - 1 - s.time_size
+    costs = []
+    for k in range(windows):
+        steps = range(k + 1, k + 1 + s.time_size)  # the targets of window k: noisy[k + 1 .. k + T]
+        scored_steps = [steps[-1]] if s.loss_function == "many-to-one" else list(steps)
+        costs.append(sum(0.5 * (np.sin(r.x[j]) - r.noisy[j]) ** 2 for j in scored_steps) / s.batch_size)
+    assert m.minibatches_per_epoch(s.n_points, s.batch_size) == scored
+    assert m.noise_floor(s, r.noisy) == pytest.approx(scored * s.batch_size * np.mean(costs), rel=1e-5)
