@@ -609,8 +609,8 @@ def never():
 def train(model, optimizer, xs, ts, rng, s, after_epoch=None, should_stop=never):
     """Train in place for s.epochs; return (losses, status).  losses[e] is epoch e+1's sum of its minibatch
     losses (the figure the original records and plots); status "done", "diverged" (a loss stopped being
-    finite) or "interrupted" (should_stop() turned true after a minibatch), the unfinished epoch left out.
-    after_epoch(epoch, loss, model) follows along."""
+    finite) or "interrupted" (should_stop() turned true after a minibatch, or after an epoch but the last),
+    the unfinished epoch left out.  after_epoch(epoch, loss, model) follows along."""
     # The original's many-to-one backward leaves out the 1/N its loss divides by: its step is batch_size
     # times the loss's gradient.  Kept, because its numbers depend on it.
     grad_scale = s.batch_size if s.loss_function == "many-to-one" else 1
@@ -633,6 +633,8 @@ def train(model, optimizer, xs, ts, rng, s, after_epoch=None, should_stop=never)
         losses.append(float(epoch_loss))
         if after_epoch is not None:
             after_epoch(epoch, losses[-1], model)
+            if should_stop() and epoch < s.epochs:  # during after_epoch (a snapshot)
+                return losses, "interrupted"
     return losses, "done"
 
 
@@ -791,6 +793,7 @@ import argparse  # noqa: E402  (the tooling's own imports)
 import bdb  # noqa: E402
 import contextlib  # noqa: E402
 import csv  # noqa: E402
+import importlib.util  # noqa: E402
 import glob  # noqa: E402
 import itertools  # noqa: E402
 import pdb  # noqa: E402
@@ -943,8 +946,8 @@ SETTINGS = [
     Setting("out", "OUT_DIR", "--out", str, "folder for the figures and arrays"),
     Setting("n_points", "N_POINTS", "", int, low=3, high=100000),
     Setting("animation_frames", "ANIMATION_FRAMES", "", int, low=1, high=10000),
-    Setting("x_min", "X_MIN", "", float),
-    Setting("x_max", "X_MAX", "", float, low=lambda s: s.x_min, above=True, note=" (X_MIN)"),
+    Setting("x_min", "X_MIN", "", float, low=-1e6, high=1e6),
+    Setting("x_max", "X_MAX", "", float, low=lambda s: s.x_min, high=1e6, above=True, note=" (X_MIN)"),
     Setting("noise", "NOISE", "", float, low=0, high=100, note=" (the sine's amplitude is 1)"),
     Setting("gpu", "GPU", "", (False,), note="False: this script runs on the CPU only"),
 ]
@@ -1107,12 +1110,22 @@ def noise_floor(s, noisy):
 
 
 def say(*args):
-    """print to standard output, at once.  When its reader is gone (`python train_sin_lstm.py | head`), the rest
-    of the output goes to /dev/null and the run carries on: what it learns is still saved."""
+    """print to standard output, at once.  When its reader is gone (`python train_sin_lstm.py | head`) or it
+    cannot be written (a full disk), the rest of the output goes to /dev/null and the run carries on: what it
+    learns is still saved."""
     try:
         print(*args, flush=True)  # flushed here, so that a closed pipe is found here, not at exit
-    except BrokenPipeError:
+    except OSError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def tell(line):
+    """One line on standard error, at once; when it cannot be written, as say() does with standard output."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        with contextlib.suppress(OSError, ValueError):  # a stderr without a file (io.UnsupportedOperation)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
 
 
 def plural(count, word):
@@ -1328,13 +1341,17 @@ def plot_waveform(s, r):
     ax.plot(x[:end], r.noisy, ".", color="tab:blue", ms=4, label=training_series_label(s))
     ax.plot(x[:T], r.prediction[:T], color="tab:green", lw=4, alpha=0.6, marker="o", ms=7,
             label=f"warm-up: {plural(T, 'clean sample')} given")
+    made = np.isfinite(r.prediction)  # a stop may have cut the prediction short
     ax.plot(x[T - 1:end], r.prediction[T - 1:end], color="tab:red", lw=1.5,
-            label=f"generated (closed loop), RMSE {r.rmse:.4f}" if np.isfinite(r.rmse) else "generated (stopped)")
+            label=f"generated (closed loop), RMSE {r.rmse:.4f}" if np.isfinite(r.rmse) else
+            f"generated (closed loop): {made[T:end].sum()} of {end - T} points, then stopped")
     if len(x) > end:
         ax.plot(x[end - 1:], r.prediction[end - 1:], color="tab:red", lw=1.5, ls="--",
                 label=f"generated past the data ({len(x) - end} steps), RMSE {r.future_rmse:.4f}"
-                if np.isfinite(r.future_rmse) else f"generated past the data (stopped before {len(x) - end} steps)")
-    finish_wave_plot(s, ax, x, f"Closed-loop prediction, seed {r.seed}\n{settings_text(s)}", legend_columns=3)
+                if np.isfinite(r.future_rmse) else
+                f"generated past the data: {made[end:].sum()} of {len(x) - end} steps, then stopped")
+    finish_wave_plot(s, ax, x, f"Closed-loop prediction, seed {r.seed}\n{settings_text(s)}",
+                     legend_columns=2 if len(x) > end else 3)
     return fig
 
 
@@ -1385,7 +1402,7 @@ def plot_learning(s, r):
 
 
 class Stopped(Exception):
-    """A stop ended the writing of a file."""
+    """A stop ended what it came in: the writing of a file, or --gradcheck."""
 
 
 def save_animation(s, r, stop):
@@ -1523,7 +1540,7 @@ def plot_gradient_flow(s, r):
 RUN_FILES = [  # (file, written when (s, r), what makes it); results.npz first: nothing learned is lost
     ("results.npz", lambda s, r: True, None),
     ("loss.png", lambda s, r: True, plot_loss),
-    ("waveform.png", lambda s, r: r.status == "done", plot_waveform),
+    ("waveform.png", lambda s, r: r.status == "done" and np.isfinite(r.prediction[s.time_size]), plot_waveform),
     ("learning.png", lambda s, r: r.snapshots is not None and len(r.snapshots.taken) > 0, plot_learning),
     ("learning.gif", lambda s, r: s.animate and len(r.snapshots.taken) > 0, save_animation),
     ("gates.png", lambda s, r: s.gates and len(r.gates.get(of_layer("hidden", s.layers, s.layers), ())) > 0,
@@ -1605,14 +1622,16 @@ class StopSignals:
     PYTHONBREAKPOINT or another hook chose one), the previous ones put back after.  A signal the run was
     started with ignored, as `nohup` ignores HUP, stays ignored."""
 
-    def __init__(self):
+    def __init__(self, at_once=False):
         self.first, self.event, self.previous, self.hooked = None, None, {}, False  # first: (word, exit status)
+        self.at_once = at_once  # a stop signal raises Stopped where it finds the run (--gradcheck)
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             self.previous = {signum: signal.signal(signum, self.record) for signum in STOP_WORDS
                              if signal.getsignal(signum) is not signal.SIG_IGN}
-        self.hooked = sys.breakpointhook is sys.__breakpointhook__ and not os.environ.get("PYTHONBREAKPOINT")
+        self.hooked = (sys.breakpointhook is sys.__breakpointhook__ and not os.environ.get("PYTHONBREAKPOINT")
+                       and not self.at_once)
         if self.hooked:
             sys.breakpointhook = self.breakpoint
         return self
@@ -1625,6 +1644,8 @@ class StopSignals:
 
     def record(self, signum, frame=None):
         self.stop_with(STOP_WORDS[signum], 128 + signum)
+        if self.at_once:
+            raise Stopped
 
     def stop_with(self, word, status):
         self.first = self.first or (word, status)
@@ -1642,8 +1663,7 @@ class StopSignals:
     def said(self, what):
         """The stop's one line on stderr (if anyone reads it); its exit status."""
         word, status = self.first
-        with contextlib.suppress(BrokenPipeError):
-            print(f"{word}{what}", file=sys.stderr)
+        tell(f"{word}{what}")
         return status
 
 
@@ -1682,15 +1702,17 @@ def single_run(s, stop):
             left_out.setdefault("learning.gif", "no snapshot was taken")
         for name, why in left_out.items():
             if name != "learning.gif":  # left out by a stop, which says so below
-                print(f"{name} left out: {why}", file=sys.stderr)
+                tell(f"{name} left out: {why}")
         if r.status == "diverged":
-            print(f"training diverged: the loss stopped being finite in epoch {epochs + 1}; "
-                  f"{smaller_lr_text([s.lr])}", file=sys.stderr)
+            tell(f"training diverged: the loss stopped being finite in epoch {epochs + 1}; "
+                 f"{smaller_lr_text([s.lr])}")
             return 1
         if stop.should_stop():
             left = f"; {', '.join(left_out)} left out" if left_out else ""
             if r.status == "interrupted":
-                what = f" in epoch {epochs + 1}: saved the model as it stands (no prediction made){left}"
+                where = (f"during the snapshot after epoch {epochs}" if snapshots and snapshots.stopped == epochs
+                         else f"in epoch {epochs + 1}")
+                what = f" {where}: saved the model as it stands (no prediction made){left}"
             elif snapshots and snapshots.stopped == epochs:  # the last epoch's snapshot, then no prediction
                 what = (f" during the snapshot after the last epoch ({epochs}): saved the trained model (no "
                         f"prediction made){left}")
@@ -1757,12 +1779,17 @@ def train_models(jobs, stop, on_done, workers):
     safe = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
     if not safe and not hasattr(sys.modules["__main__"], "__spec__"):  # IPython's %run leaves none; spawn reads it
         sys.modules["__main__"].__spec__ = None
-    context = multiprocessing.get_context("fork" if safe else "spawn")
-    done = {}
-    try:
-        stop.event = context.Event()
-    except (OSError, ImportError, NotImplementedError) as e:
-        say(f"training in this process: no worker processes here ({e})")
+    context, done, here = multiprocessing.get_context("fork" if safe else "spawn"), {}, None
+    main_file = getattr(sys.modules["__main__"], "__file__", None)
+    if not safe and main_file is not None and not os.path.isfile(main_file):  # a program read from stdin
+        here = f"{main_file} is no file a worker process could rerun (spawn does, as this process has threads)"
+    else:
+        try:
+            stop.event = context.Event()
+        except (OSError, ImportError, NotImplementedError) as e:
+            here = f"no worker processes here ({e})"
+    if here:
+        say(f"training in this process: {here}")
         for k, (settings, seed) in enumerate(jobs):
             if not stop.should_stop():
                 done[k] = sweep_model(settings, seed, stop.should_stop)
@@ -1824,7 +1851,8 @@ def sweep(s, stop):
         return stop.said(" before any model finished; nothing written")
     runs = list(done.values())
     rows = [dict(points[k // len(seeds)][0], seed=r.seed, final_loss=r.loss[-1] if len(r.loss) else np.nan,
-                 rmse=r.rmse, future_rmse=r.future_rmse, status=r.status, epochs_done=len(r.loss))
+                 rmse=r.rmse, future_rmse=r.future_rmse, status=r.status, epochs_done=len(r.loss),
+                 noise_floor=np.nan if r.status == "failed" else noise_floor(jobs[k][0], r.noisy))
             for k, r in done.items()]
     print_summary(rows, varied, future=any(settings.future for settings, _ in jobs))
     longest = max(runs, key=lambda r: len(r.x))  # with --grid future=...: predictions of several lengths
@@ -1857,11 +1885,10 @@ def sweep(s, stop):
                              f"a sweep keeps no weights), some of them unfinished" if unfinished
                              else " after training: everything is saved, nothing shown")
         if failed:
-            print(f"{len(failed)} of {len(jobs)} models failed (their worker process died); the others are saved",
-                  file=sys.stderr)
+            tell(f"{len(failed)} of {len(jobs)} models failed (their worker process died); the others are saved")
         if diverged:
-            print(f"{len(diverged)} of {len(jobs)} models diverged (their loss stopped being finite); "
-                  f"{smaller_lr_text([row.get('lr', s.lr) for row in diverged])}", file=sys.stderr)
+            tell(f"{len(diverged)} of {len(jobs)} models diverged (their loss stopped being finite); "
+                 f"{smaller_lr_text([row.get('lr', s.lr) for row in diverged])}")
         if failed or diverged:
             return 1
         show_and_close(figures, s.show)
@@ -2140,13 +2167,14 @@ def allowed(setting, s):
     note = setting.note(s) if callable(setting.note) else setting.note
     if setting.type is int:
         words = f"a whole number from {low} to {high}" if high is not None else f"a whole number of at least {low}"
-    elif low is not None and high is not None and setting.below:
-        words = f"a finite number of at least {low:g} and below {high:g}"
-    elif low is not None and high is not None and not setting.above:
+    elif low is not None and high is not None and not setting.above and not setting.below:
         words = f"a finite number from {low:g} to {high:g}"
     else:
-        words = "a finite number" + (f" {'above' if setting.above else 'of at least'} {low:g}" if low is not None
-                                     else "")
+        words = "a finite number"
+        if low is not None:
+            words += f" {'above' if setting.above else 'of at least'} {low:g}"
+        if high is not None:
+            words += f"{' and' if low is not None else ''} {'below' if setting.below else 'at most'} {high:g}"
     return words + note
 
 
@@ -2280,18 +2308,29 @@ def grid_points(parser, given, items):
     return points
 
 
-def prepare_out_dir(s):
-    """Before any training: matplotlib is there, a file can be written in the output folder, no folder stands
-    where the run will write or remove a file, and no file there is one it may not replace."""
-    path = s.out
-    import importlib.util
+def module_missing(name):
     try:
-        missing = importlib.util.find_spec("matplotlib") is None
-    except ImportError:  # a finder that refuses it, as a broken installation does
-        missing = True
-    if missing:
+        return importlib.util.find_spec(name) is None
+    except ImportError:  # a finder that refuses it, as a broken installation does; or a parent that is missing
+        return True
+
+
+def prepare_out_dir(s):
+    """Before any training: matplotlib is there with a backend it knows, a file can be written in the output
+    folder, no folder stands where the run will write or remove a file, and no file there is one it may not
+    replace."""
+    path = s.out
+    if module_missing("matplotlib"):
         raise SettingError("matplotlib is not installed, and a run draws its figures with it: "
                            "pip install -r requirements.txt (--gradcheck works without it)")
+    try:  # here, before training: matplotlib checks MPLBACKEND as it loads
+        import matplotlib  # noqa: F401
+    except ValueError as e:
+        raise SettingError(f"MPLBACKEND={os.environ.get('MPLBACKEND')}: {e}; unset it to let matplotlib choose") \
+            from None
+    backend = os.environ.get("MPLBACKEND", "")
+    if backend.startswith("module://") and module_missing(backend[len("module://"):]):
+        raise SettingError(f"MPLBACKEND={backend}: there is no such module; unset it to let matplotlib choose")
     if os.path.lexists(path) and not os.path.isdir(path):
         raise SettingError(f"--out {path}: that is {what_stands_at(path)}; give a folder")
     try:
@@ -2305,7 +2344,9 @@ def prepare_out_dir(s):
             raise SettingError(f"--out {path}: {name} is a folder, in the place of a file this run writes or "
                                "removes; move it away or give another --out")
         owner = os.lstat(os.path.join(path, name)).st_uid if os.path.lexists(os.path.join(path, name)) else None
-        if folder.st_mode & stat.S_ISVTX and owner not in (None, os.geteuid(), folder.st_uid) and os.geteuid() != 0:
+        # in a folder with the sticky bit (as /tmp), a file is replaced or removed only by its owner, the
+        # folder's or root
+        if folder.st_mode & stat.S_ISVTX and owner is not None and os.geteuid() not in (0, owner, folder.st_uid):
             raise SettingError(f"--out {path}: {name} is another user's, and the folder's sticky bit lets only its "
                                "owner replace or remove it; give another --out")
 
@@ -2387,21 +2428,26 @@ def main(argv=None):
     which in a notebook's kernel is the kernel's); return the exit status (never raise SystemExit)."""
     try:
         s = parse(argv or [])
-        if s.gradcheck:
-            return gradient_check(s)  # no handlers: Ctrl-C (KeyboardInterrupt) stops it at once
+        if s.gradcheck:  # nothing to save: a stop signal ends the check where it is
+            stop = StopSignals(at_once=True)
+            try:
+                with stop:
+                    return gradient_check(s)
+            except Stopped:
+                return stop.said("; nothing written")
         prepare_out_dir(s)
         with only_run_in(s.out), StopSignals() as stop:
             return sweep(s, stop) if s.seeds or s.grid else single_run(s, stop)
     except SystemExit as e:  # argparse, after --help
         return e.code
     except (SettingError, WriteError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        tell(f"{PROG}: error: {e}")
         return 2 if isinstance(e, SettingError) else 1
-    except KeyboardInterrupt:  # during --gradcheck
-        print("interrupted; nothing written", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C before the stop handlers are in place
+        tell("interrupted; nothing written")
         return 128 + signal.SIGINT
-    except bdb.BdbQuit:  # q at a breakpoint() during --gradcheck
-        print("stopped in the debugger; nothing written", file=sys.stderr)
+    except bdb.BdbQuit:  # q at a breakpoint() during --gradcheck (pdb's own)
+        tell("stopped in the debugger; nothing written")
         return 1
 
 

@@ -78,8 +78,11 @@ MUTANTS = [
     ("divergence-only-on-nan", "if not math.isfinite(loss):", "if math.isnan(loss):"),
     ("clipping-the-params", "clip_grads(model.grads, s.max_grad)", "clip_grads(model.params, s.max_grad)"),
     ("epoch-loss-is-the-last-minibatch", "epoch_loss += loss", "epoch_loss = loss"),
-    ("stop-keeps-the-unfinished-epoch", '                return losses, "interrupted"',
-     '                losses.append(float(epoch_loss))\n                return losses, "interrupted"'),
+    ("stop-keeps-the-unfinished-epoch", '            if should_stop():\n                return losses, "interrupted"',
+     '            if should_stop():\n                losses.append(float(epoch_loss))\n'
+     '                return losses, "interrupted"'),
+    ("training-goes-on-after-a-snapshots-stop", "            if should_stop() and epoch < s.epochs:",
+     "            if False:"),
     # prediction
     ("prediction-from-the-last-row", "model.predict(window)[0, -1, 0]", "model.predict(window)[-1, -1, 0]"),
     ("warm-up-from-the-noisy-series", "prediction = generate(model, clean[:s.time_size]",
@@ -148,8 +151,10 @@ MUTANTS = [
     ("layer-names-off-by-one", 'return name if layers == 1 else f"layer{k}/{name}"',
      'return name if layers == 1 else f"layer{k - 1}/{name}"'),
     # figures' conditions
-    ("waveform-after-a-stop-in-training", 'lambda s, r: r.status == "done", plot_waveform',
-     'lambda s, r: r.status != "diverged", plot_waveform'),
+    ("waveform-after-a-stop-in-training", 'lambda s, r: r.status == "done" and np.isfinite(',
+     'lambda s, r: r.status != "diverged" and np.isfinite('),
+    ("waveform-of-nothing-generated", 'r.status == "done" and np.isfinite(r.prediction[s.time_size]), plot_waveform',
+     'r.status == "done", plot_waveform'),
     ("learning-png-without-snapshots", "r.snapshots is not None and len(r.snapshots.taken) > 0, plot_learning",
      "r.snapshots is not None, plot_learning"),
     ("gates-png-without-gates", 's.gates and len(r.gates.get(of_layer("hidden", s.layers, s.layers), ())) > 0',
@@ -222,8 +227,13 @@ MUTANTS = [
      "        if True:\n            StopOnQuit(self)"),
     ("breakpoint-hook-left-behind", "            sys.breakpointhook = sys.__breakpointhook__\n", "            pass\n"),
     ("last-snapshot-stop-said-as-the-prediction", "elif snapshots and snapshots.stopped == epochs:", "elif False:"),
-    ("stop-message-epoch-off-by-one", 'what = f" in epoch {epochs + 1}: saved the model as it stands',
-     'what = f" in epoch {epochs}: saved the model as it stands'),
+    ("stop-message-epoch-off-by-one", '                         else f"in epoch {epochs + 1}")',
+     '                         else f"in epoch {epochs}")'),
+    ("sticky-check-trusts-the-folders-owner", "os.geteuid() not in (0, owner, folder.st_uid)",
+     "owner not in (os.geteuid(), folder.st_uid) and os.geteuid() != 0"),
+    ("a-closed-stderr-ends-the-run", "    except OSError:\n        with contextlib.suppress(OSError, ValueError):",
+     "    except BrokenPipeError:\n        with contextlib.suppress(OSError, ValueError):"),
+    ("gradcheck-ignores-stop-signals", "        if self.at_once:\n            raise Stopped", "        pass"),
 ]
 
 

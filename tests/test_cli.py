@@ -137,7 +137,8 @@ def test_bad_setting_one_line_exit_2_nothing_written(run_main, tmp_path, flags, 
     ("LOSS", "all", "--loss (LOSS) = 'all': must be one of many-to-one, many-to-many"),
     ("NOISE", -1, "NOISE = -1: must be a finite number from 0 to 100 (the sine's amplitude is 1)"),
     ("NOISE", 1e308, "NOISE = 1e+308: must be a finite number from 0 to 100"),
-    ("X_MAX", -10, "X_MAX = -10: must be a finite number above -6.28319 (X_MIN)"),
+    ("X_MAX", -10, "X_MAX = -10: must be a finite number above -6.28319 and at most 1e+06 (X_MIN)"),
+    ("X_MIN", -1e308, "X_MIN = -1e+308: must be a finite number from -1e+06 to 1e+06"),
     ("N_POINTS", 2, "N_POINTS = 2: must be a whole number from 3 to 100000"),
     ("ANIMATION_FRAMES", 0, "ANIMATION_FRAMES = 0: must be a whole number from 1 to 10000"),
     ("GPU", True, "GPU = True: must be False: this script runs on the CPU only"),
@@ -183,6 +184,15 @@ def test_an_output_folder_that_cannot_be_one_is_refused_before_training(run_main
     assert "--out" in err and message in err, err
 
 
+@pytest.mark.parametrize("backend, message", [
+    ("nonsense", "MPLBACKEND=nonsense: Key backend: 'nonsense' is not a valid value for backend"),
+    ("module://no_such_backend", "MPLBACKEND=module://no_such_backend: there is no such module")])
+def test_a_backend_matplotlib_cannot_use_is_refused_before_training(tmp_path, backend, message):
+    done = run_script("--epochs", 1, "--out", tmp_path / "r", env=headless_env(MPLBACKEND=backend))
+    assert done.returncode == 2 and done.stdout == "" and not (tmp_path / "r").exists()
+    assert len(done.stderr.splitlines()) == 1 and message in done.stderr, done.stderr
+
+
 def test_out_dir_at_the_top_may_start_from_the_home_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setattr(m, "OUT_DIR", "~/runs")
@@ -210,7 +220,9 @@ def test_a_second_run_into_a_folder_in_use_is_refused_before_it_writes(run_main,
     assert run_main("--epochs", 1)[0] == 0  # once it is gone, the folder is free
 
 
-def test_another_users_file_in_a_sticky_folder_is_refused_before_training(run_main, tmp_path, monkeypatch):
+@pytest.mark.parametrize("folder_owner", [0, 4242], ids=["root's folder", "the file owner's folder"])
+def test_another_users_file_in_a_sticky_folder_is_refused_before_training(run_main, tmp_path, monkeypatch,
+                                                                          folder_owner):
     """As /tmp: a shared folder with the sticky bit, where another user's loss.png stands; this run (a user
     who owns neither the folder nor the file) could not replace it."""
     folder = tmp_path / "shared"
@@ -220,6 +232,7 @@ def test_another_users_file_in_a_sticky_folder_is_refused_before_training(run_ma
     if os.geteuid() != 0:
         pytest.skip("needs root, to make a file another user's")
     os.chown(folder / "loss.png", 4242, 4242)
+    os.chown(folder, folder_owner, folder_owner)
     monkeypatch.setattr(m.os, "geteuid", lambda: 4343)  # this run's user
     status, out, err = run_main("--epochs", 1, "--out", folder)
     assert status == 2 and out == "" and os.listdir(folder) == ["loss.png"]
@@ -420,10 +433,10 @@ def test_the_stop_handlers_leave_a_signal_ignored_that_was_ignored_before():
 
 @pytest.mark.parametrize("snapshots, epochs, said", [
     (1, 3, "interrupted during the snapshot after the last epoch (3): saved the trained model (no prediction made)"),
-    (2, 9, "interrupted in epoch 2: saved the model as it stands (no prediction made)")])
+    (2, 9, "interrupted during the snapshot after epoch 1: saved the model as it stands (no prediction made)")])
 def test_a_stop_during_a_snapshot_says_where_it_stopped(tmp_path, monkeypatch, capsys, snapshots, epochs, said):
     """The stop comes as a snapshot's prediction begins: of the last epoch (the run then makes no prediction)
-    or of the first (training stops in the next epoch)."""
+    or of the first (training stops there: the model saved is the first epoch's)."""
     stop = m.StopSignals()
     real_generate = m.generate
 
@@ -435,6 +448,11 @@ def test_a_stop_during_a_snapshot_says_where_it_stopped(tmp_path, monkeypatch, c
                                         "--out", tmp_path)])
     assert m.single_run(s, stop) == 130
     assert capsys.readouterr().err == said + "\n"
+    r = np.load(tmp_path / "results.npz")
+    assert len(r["loss"]) == (3 if epochs == 3 else 1) and "waveform.png" not in r["files"]
+    if epochs == 9:  # the weights are the first epoch's: no minibatch of the second was trained
+        one_epoch = m.run(m.parse(["--epochs", "1"]), 773)
+        np.testing.assert_array_equal(r["lstm_Wx"], one_epoch.model.params[0])
 
 
 def test_q_in_the_debugger_stops_the_run_as_ctrl_c_does(tmp_path, monkeypatch, capsys):
@@ -468,3 +486,52 @@ def test_q_in_the_debugger_as_a_learner_types_it_in_a_run_and_in_the_gradient_ch
         out, err = process.communicate("q\n", timeout=120)
         assert process.returncode == 1 and err == said, err
     assert str(np.load(tmp_path / "r" / "results.npz")["status"]) == "interrupted"
+
+
+@pytest.mark.slow
+def test_an_error_line_to_a_closed_stderr_keeps_its_exit_status(tmp_path):
+    """As `python train_sin_lstm.py --epochs 0 2>&1 >/dev/null | (exec 0<&-)`: no one reads the error."""
+    read, write = os.pipe()
+    os.close(read)
+    process = subprocess.Popen([sys.executable, SCRIPT, "--epochs", "0", "--out", str(tmp_path)],
+                               env=headless_env(), stdout=subprocess.DEVNULL, stderr=write)
+    os.close(write)
+    assert process.wait(timeout=60) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_under_stdout_does_not_cost_the_run(tmp_path):
+    with open("/dev/full", "w") as full:
+        process = subprocess.run([sys.executable, SCRIPT, "--epochs", "3", "--out", str(tmp_path)],
+                                 env=headless_env(), stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert process.returncode == 0 and "Traceback" not in process.stderr, process.stderr
+    assert os.path.exists(tmp_path / "results.npz") and os.path.exists(tmp_path / "waveform.png")
+
+
+@pytest.mark.slow
+def test_a_sweep_from_a_program_read_from_stdin_with_threads_trains_in_its_process(tmp_path):
+    """spawn (chosen when threads run) would rerun the main program's file, and <stdin> is none."""
+    program = (f"import sys, threading, time; sys.path.insert(0, {os.path.dirname(SCRIPT)!r}); "
+               "import train_sin_lstm as m\n"
+               "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+               f"sys.exit(m.main(['--seeds', '1', '2', '--epochs', '2', '--quiet', '--out', {str(tmp_path)!r}]))\n")
+    done = subprocess.run([sys.executable, "-"], input=program, env=headless_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "training in this process: <stdin> is no file a worker process could rerun" in done.stdout
+    assert list(np.load(tmp_path / "sweep.npz")["status"]) == ["done", "done"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, status, word", [("SIGTERM", 143, "terminated"), ("SIGHUP", 129, "hung up"),
+                                                ("SIGINT", 130, "interrupted")])
+def test_a_stop_signal_during_the_gradient_check_ends_it_with_one_line(name, status, word):
+    process = subprocess.Popen([sys.executable, SCRIPT, "--gradcheck", "--hidden-size", "64"], env=headless_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if line.startswith("parameter"):  # the check is under way
+            break
+    process.send_signal(getattr(signal, name))
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == status and err == f"{word}; nothing written\n"

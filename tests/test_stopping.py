@@ -93,7 +93,7 @@ def test_ctrl_c_after_training_still_ends_the_run_with_everything_saved(tmp_path
         assert err == (f"interrupted during the closed-loop prediction, after {generated} of 91 points: saved the "
                        "trained model and the points so far\n")
     assert str(r["status"]) == "done"
-    assert {"loss.png", "waveform.png"} <= set(os.listdir(tmp_path))
+    assert "loss.png" in os.listdir(tmp_path) and ("waveform.png" in os.listdir(tmp_path)) == (generated > 0)
 
 
 def test_a_stop_while_the_gif_is_written_leaves_it_out_and_everything_else_saved(tmp_path):

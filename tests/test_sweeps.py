@@ -44,8 +44,8 @@ def test_grid_rows_are_single_runs_and_the_summary_is_the_csvs(run_main, tmp_pat
     assert status == 0, err
     folder = tmp_path / "results"
     rows = read_csv(folder / "grid.csv")
-    assert list(rows[0])[:8] == ["hidden_size", "stateful", "seed", "final_loss", "rmse", "future_rmse", "status",
-                                 "epochs_done"]
+    assert list(rows[0])[:9] == ["hidden_size", "stateful", "seed", "final_loss", "rmse", "future_rmse", "status",
+                                 "epochs_done", "noise_floor"]
     assert len(rows) == 8
     for setting in m.SETTINGS:  # a file alone says what made it
         assert setting.name in rows[0], setting.name
@@ -57,6 +57,7 @@ def test_grid_rows_are_single_runs_and_the_summary_is_the_csvs(run_main, tmp_pat
         single = run_with_flags(*flags, *(["--stateless"] if row["stateful"] == "false" else []))
         assert float(row["final_loss"]) == pytest.approx(single.loss[-1], rel=1e-5)
         assert float(row["rmse"]) == pytest.approx(single.rmse, rel=1e-5)
+        assert float(row["noise_floor"]) == pytest.approx(m.noise_floor(m.parse([]), single.noisy), rel=1e-5)
         np.testing.assert_array_equal(arrays["prediction"][k], single.prediction)
         assert f"hidden_size={row['hidden_size']} stateful={row['stateful']} seed {row['seed']}: loss" in out
     for hidden in ("4", "6"):
