@@ -793,8 +793,8 @@ import argparse  # noqa: E402  (the tooling's own imports)
 import bdb  # noqa: E402
 import contextlib  # noqa: E402
 import csv  # noqa: E402
-import importlib.util  # noqa: E402
 import glob  # noqa: E402
+import importlib.util  # noqa: E402
 import itertools  # noqa: E402
 import pdb  # noqa: E402
 import signal  # noqa: E402
@@ -1408,8 +1408,8 @@ class Stopped(Exception):
 def save_animation(s, r, stop):
     """write(path) for learning.gif: frame k is snapshot k against the clean sine and the noisy data, beside
     the loss curve up to its epoch.  The still parts are drawn once; each frame redraws only the prediction,
-    the curve and the title over them, in the GIF's 256-colour palette.  A stop that comes while it is
-    written ends it between two frames (Stopped: the caller leaves the GIF out)."""
+    the curve and the title over them, in the GIF's 256-colour palette.  A stop, before it or while it is
+    written, ends it before its next frame (Stopped: the caller leaves the GIF out)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from PIL import Image
@@ -1868,11 +1868,12 @@ def sweep(s, stop):
         figures.append(plot_sweep_gradient_flow(s, groups, varied))
     out = Output(s.out, owned_files(s))
     csv_name, npz_name, png_name, flow_name = out.owned
+    names = [csv_name, npz_name, png_name] + ([flow_name] if groups else [])  # the files this sweep writes
     try:
-        out.plan(out.owned[:3 + bool(groups)])
+        out.plan(names)
         out.write(csv_name, lambda path: write_csv(path, [dict(row, **others) for row in rows]))
         out.arrays(npz_name, s, dict(columns, **flows, x=longest.x, clean=longest.clean, prediction=predictions,
-                                     files=np.array(out.owned[:3 + bool(groups)])), varied + ["seed"])
+                                     files=np.array(names)), varied + ["seed"])
         out.figure(png_name, figures[0])
         if groups:
             out.figure(flow_name, figures[1])

@@ -535,3 +535,33 @@ def test_a_stop_signal_during_the_gradient_check_ends_it_with_one_line(name, sta
     process.send_signal(getattr(signal, name))
     out, err = process.communicate(timeout=60)
     assert process.returncode == status and err == f"{word}; nothing written\n"
+
+
+def test_an_error_line_that_cannot_be_written_keeps_its_exit_status(monkeypatch):
+    """A stderr on a full disk (or a closed pipe): the refusal still returns 2, nothing raised."""
+    class Full:
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            raise OSError(9, "no file")
+    monkeypatch.setattr(sys, "stderr", Full())
+    assert m.main(["--epochs", "0"]) == 2
+
+
+def test_a_stop_signal_ends_the_gradient_check_where_it_is(monkeypatch, capsys):
+    """A real TERM to this process, in the middle of the check: one line, 143, no parameter after it checked."""
+    checked = []
+    numerical_gradient = m.numerical_gradient
+
+    def terminated_midway(f, x, eps=1e-5):
+        checked.append(x.shape)
+        if len(checked) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return numerical_gradient(f, x, eps)
+    monkeypatch.setattr(m, "numerical_gradient", terminated_midway)
+    assert m.main(["--gradcheck", "--hidden-size", "3"]) == 143
+    assert capsys.readouterr().err == "terminated; nothing written\n" and len(checked) == 2

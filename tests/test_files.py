@@ -495,3 +495,16 @@ def test_a_sweep_with_the_gradient_flow_draws_each_settings_curve_on_one_axes(ru
     status, out, err = run_main("--grid", "cell=rnn,lstm", "--seeds", 1, 2, "--epochs", 2, "--hidden-size", 6,
                                 "--quiet")
     assert status == 0 and "grid_gradient_flow.png" not in names(folder)  # an earlier run's, removed
+
+
+def test_a_grid_over_layers_keeps_each_models_top_layers_gradient_flow(run_main, tmp_path):
+    status, out, err = run_main("--grid", "layers=1,2", "--seeds", 1, "--epochs", 2, "--hidden-size", 6,
+                                "--gradient-flow", "--quiet")
+    assert status == 0, err
+    grid = np.load(tmp_path / "results" / "grid.npz")
+    for row, layers in enumerate(grid["layers"]):
+        s = m.parse(["--layers", str(layers), "--seed", "1", "--epochs", "2", "--hidden-size", "6"])
+        r = m.run(s, 1)
+        h_norms, c_norms = m.gradient_flow(s, r.model.params, r.noisy)
+        np.testing.assert_allclose(grid["gradient_flow"][row], h_norms[-1])  # the top layer's
+        np.testing.assert_allclose(grid["gradient_flow_c"][row], c_norms[-1])
