@@ -1097,6 +1097,11 @@ def gradient_flows(s, r):
     return flows
 
 
+def windows_used(s):
+    """(windows an epoch trains on, windows there are): (90, 90) by default, fewer used for some batch sizes."""
+    return minibatches_per_epoch(s.n_points, s.batch_size) * s.batch_size, s.n_points - 1 - s.time_size
+
+
 def noise_floor(s, noisy):
     """The loss an epoch would have if the model predicted the clean sine exactly: what the noise alone costs,
     summed as the loss is.  A minibatch's loss is 0.5 * sum((y - t)^2) / N over its scored steps, and an epoch
@@ -1306,16 +1311,17 @@ def plot_loss_curve(ax, loss, color="tab:blue", s=None, noisy=None):
     ax.plot(epochs, loss, color=color, marker="o" if len(loss) <= 30 else None, ms=4)
     floor = noise_floor(s, noisy) if s is not None and s.noise else None
     if floor:
-        every = minibatches_per_epoch(s.n_points, s.batch_size) * s.batch_size == s.n_points - 1 - s.time_size
         ax.axhline(floor, color="0.35", lw=1, ls="--", label=f"noise floor {floor:.3g}: the loss of the clean sine"
-                   + ("" if every else " (on average: an epoch draws some of the windows)"))
+                   + ("" if windows_used(s)[0] == windows_used(s)[1] else " (on average)"))
     log = len(loss) > 1 and loss.min() > 0 and loss.max() >= 10 * loss.min()
     if log:
         ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     if len(loss) <= 30:
         ax.set_xlim(0.5, max(len(loss), 1) + 0.5)
-    ax.set(xlabel="epoch", ylabel="loss (sum of the epoch's minibatch losses)" + (", log scale" if log else ""))
+    dropout = ", dropout on" if s is not None and s.dropout else ""  # as training measured it
+    ax.set(xlabel="epoch", ylabel=f"loss (sum of the epoch's minibatch losses{dropout})"
+           + (", log scale" if log else ""))
     ax.grid(True, which="both", alpha=0.3)
 
 
@@ -1527,8 +1533,8 @@ def plot_gradient_flow(s, r):
     ax.set_yscale("log")
     steps = len(r.gradient_flows[of_layer("gradient_flow", 1, s.layers)])
     ax.set(xlabel=f"steps back from the loss (the last of {steps} steps)",
-           ylabel=" and ".join(f"||dl/d{symbol}_t|| ({'solid' if style == '-' else 'dashed'})"
-                               for _, style, symbol in variables) + ", log scale")
+           ylabel="||dl/dh_t|| (solid) and ||dl/dc_t|| (dashed), log scale" if s.cell == "lstm" else
+           "||dl/dh_t||, log scale")
     layers = f", {s.layers} layers (layer 1 reads the input)" if s.layers > 1 else ""
     ax.set_title(f"How far back through time the gradient reaches: the {s.cell.upper()}{layers}, seed {r.seed}\n"
                  f"{settings_text(s)}", fontsize=9)
@@ -1683,12 +1689,14 @@ def single_run(s, stop):
             hook(epoch, loss, model)
     r = run(s, s.seed, after_epoch, stop.should_stop, gates)
     r.snapshots, r.gates = snapshots, gates.arrays() if gates else {}
-    r.gradient_flows = gradient_flows(s, r) if s.gradient_flow and not stop.should_stop() else {}
+    r.gradient_flows = gradient_flows(s, r) if s.gradient_flow else {}  # of a model that finished training
     generated, asked = int(np.sum(~np.isnan(r.prediction[s.time_size:]))), len(r.x) - s.time_size
     out, figures, epochs = Output(s.out, owned_files(s)), [], len(r.loss)
     if epochs:
-        say(f"final loss {r.loss[-1]:.6g} (epoch {epochs})" + (f"; noise floor {noise_floor(s, r.noisy):.4g}, the loss "
-                                                                 "of the clean sine itself" if s.noise else ""))
+        used, windows = windows_used(s)
+        say(f"final loss {r.loss[-1]:.6g} (epoch {epochs}{', dropout on' if s.dropout else ''})"
+            + (f"; noise floor {noise_floor(s, r.noisy):.4g}, the loss of the clean sine itself" if s.noise else "")
+            + (f", on average (an epoch draws {used} of the {windows} windows)" if s.noise and used < windows else ""))
     if r.status != "diverged" and generated == asked:  # fewer when a stop cut the prediction short
         say(f"closed-loop RMSE against the clean sine over the {s.n_points - s.time_size} generated points: "
             f"{r.rmse:.4f}" + (f"\n  and over the {s.future} points past the data: {r.future_rmse:.4f}"
@@ -1757,7 +1765,7 @@ def train_worker(connection, s, seed, stop_event, parent):
 def sweep_model(s, seed, should_stop):
     """One model of a sweep: what run() gives, with the gradient flows when asked, less the model itself."""
     r = run(s, seed, should_stop=should_stop)
-    r.gradient_flows = gradient_flows(s, r) if s.gradient_flow and not should_stop() else {}
+    r.gradient_flows = gradient_flows(s, r) if s.gradient_flow else {}  # of a model that finished training
     del r.model
     return r
 

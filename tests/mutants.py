@@ -233,6 +233,14 @@ MUTANTS = [
      "owner not in (os.geteuid(), folder.st_uid) and os.geteuid() != 0"),
     ("a-closed-stderr-ends-the-run", "    except OSError:\n        with contextlib.suppress(OSError, ValueError):",
      "    except BrokenPipeError:\n        with contextlib.suppress(OSError, ValueError):"),
+    ("gradient-flow-dropped-after-a-stop",
+     "    r.gradient_flows = gradient_flows(s, r) if s.gradient_flow else {}  # of a model that finished training\n"
+     "    generated",
+     "    r.gradient_flows = gradient_flows(s, r) if s.gradient_flow and not stop.should_stop() else {}\n"
+     "    generated"),
+    ("the-loss-with-dropout-unsaid", 'dropout = ", dropout on" if s is not None and s.dropout else ""',
+     'dropout = ""'),
+    ("the-floor-always-exact", 'if s.noise and used < windows else ""', 'if False else ""'),
     ("gradcheck-ignores-stop-signals", "        if self.at_once:\n            raise Stopped", "        pass"),
 ]
 

@@ -508,3 +508,40 @@ def test_a_grid_over_layers_keeps_each_models_top_layers_gradient_flow(run_main,
         h_norms, c_norms = m.gradient_flow(s, r.model.params, r.noisy)
         np.testing.assert_allclose(grid["gradient_flow"][row], h_norms[-1])  # the top layer's
         np.testing.assert_allclose(grid["gradient_flow_c"][row], c_norms[-1])
+
+
+def test_a_stop_in_the_prediction_keeps_the_trained_models_gradient_flow(tmp_path, monkeypatch, capsys):
+    """Training finished, the stop came as the model generated: its gradient flow is still measured and drawn."""
+    stop = m.StopSignals()
+    s = settings("--epochs", 2, "--gradient-flow", "--quiet", "--out", tmp_path)
+    real_generate = m.generate
+
+    def generate(*args, **kwargs):  # the stop comes as the prediction begins
+        stop.record(m.signal.SIGTERM)
+        return real_generate(*args, **kwargs)
+    monkeypatch.setattr(m, "generate", generate)
+    assert m.single_run(s, stop) == 143
+    assert "gradient_flow.png" in names(tmp_path) and "gradient_flow_c" in np.load(tmp_path / "results.npz")
+
+
+@pytest.mark.parametrize("flags, words", [(["--dropout", 0.3], "loss (sum of the epoch's minibatch losses, dropout on)"),
+                                          ([], "loss (sum of the epoch's minibatch losses)")])
+def test_a_loss_with_dropout_says_it_was_measured_with_the_dropout_on(flags, words, run_main):
+    s = settings("--epochs", 2, *flags)
+    r = m.run(s, s.seed)
+    assert m.plot_loss(s, r).axes[0].get_ylabel().startswith(words)
+    out = run_main("--epochs", 2, *flags)[1]
+    assert ("(epoch 2, dropout on)" in out) == bool(flags)
+
+
+def test_the_printed_noise_floor_says_when_it_is_an_average(run_main):
+    assert "noise floor 0.01074, the loss of the clean sine itself\n" in run_main("--epochs", 1)[1]
+    out = run_main("--epochs", 1, "--batch-size", 11)[1]  # 8 minibatches of 11: 88 of the 90 windows an epoch
+    assert "the loss of the clean sine itself, on average (an epoch draws 88 of the 90 windows)" in out
+
+
+def test_the_gradient_flow_of_a_cell_without_a_cell_state_names_one_line_style():
+    s = settings("--cell", "gru", "--epochs", 1)
+    r = m.run(s, s.seed)
+    r.gradient_flows = m.gradient_flows(s, r)
+    assert m.plot_gradient_flow(s, r).axes[0].get_ylabel() == "||dl/dh_t||, log scale"
