@@ -212,7 +212,7 @@ ALL_TIME_LAYERS = TIME_LSTMS + [m.TimeRNN, m.TimeGRU]
 @pytest.mark.parametrize("time_layer", ALL_TIME_LAYERS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("stateful", [True, False])
-@pytest.mark.parametrize("layers, dropout", [(1, 0.0), (2, 0.0), (3, 0.5)], ids=["1 layer", "2 layers", "3, dropout"])
+@pytest.mark.parametrize("layers, dropout", [(1, 0.0), (2, 0.5)], ids=["1 layer", "2 layers, dropout"])
 def test_whole_model(rng, loss, stateful, time_layer, layers, dropout):
     """Every parameter of every layer against central differences, from a carried-in state, the dropout masks
     held fixed by the check."""
