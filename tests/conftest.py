@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +16,12 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 # The script's runs use one BLAS thread (it sets that before NumPy loads); NumPy may have loaded before it did
 # here (pytest plugins import it), and the number of threads changes the last bits of the sums.
 threadpool_limits(1)
+
+# A terminal starts the script with Ctrl-C at its default.  A shell starts a job in the background (`pytest &`,
+# a benchmark tool) with SIGINT ignored, which every process started from here would inherit and the script
+# would keep ignored (as it keeps nohup's HUP): the tests' processes get the terminal's default back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_configure(config):

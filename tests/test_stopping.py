@@ -100,8 +100,8 @@ def test_a_stop_while_the_gif_is_written_leaves_it_out_and_everything_else_saved
     """The figures after the GIF are still drawn, and an earlier run's copies of them replaced, not removed."""
     for name in ("learning.gif", "gates.png", "gradient_flow.png"):
         (tmp_path / name).write_text("an earlier run's")  # must not pass for this run's
-    process = start_script("--epochs", 40, "--snapshots", 40, "--animate", "--gates", "--gradient-flow", "--quiet",
-                           "--out", tmp_path)
+    process = start_script("--epochs", 20, "--snapshots", 20, "--animate", "--gates", "--gradient-flow", "--quiet",
+                           "--fast", "--out", tmp_path)
     wait_until(lambda: any(name.startswith(".learning.gif.") for name in os.listdir(tmp_path)), 120,
                "the GIF's writing")
     process.send_signal(signal.SIGTERM)
@@ -117,9 +117,9 @@ def test_a_stop_while_the_gif_is_written_leaves_it_out_and_everything_else_saved
 
 
 def test_ctrl_c_as_the_figures_are_drawn_ends_the_run_without_drawing_the_gif(tmp_path):
-    """Ctrl-C as the figures are about to be drawn: they take a second or so, and so would the GIF's 40 frames
+    """Ctrl-C as the figures are about to be drawn: they take a second or so, and so would the GIF's 20 frames
     (300 take seven); the run ends with the figures, the GIF left out, not a frame of it drawn."""
-    process = start_script("--epochs", 40, "--snapshots", 40, "--animate", "--fast", "--out", tmp_path)
+    process = start_script("--epochs", 20, "--snapshots", 20, "--animate", "--fast", "--out", tmp_path)
     read_until(process, "closed-loop RMSE")  # printed as the files begin to be written
     started = time.monotonic()
     process.send_signal(signal.SIGINT)
@@ -129,7 +129,7 @@ def test_ctrl_c_as_the_figures_are_drawn_ends_the_run_without_drawing_the_gif(tm
     assert err == "interrupted after training: all but learning.gif is saved, nothing shown\n"
     assert "learning.gif: frame" not in out and "learning.gif" not in os.listdir(tmp_path)
     assert seconds < 5, f"the run went on for {seconds:.1f} s after Ctrl-C"
-    assert len(np.load(tmp_path / "results.npz")["snapshot_epochs"]) == 40  # the snapshots are kept
+    assert len(np.load(tmp_path / "results.npz")["snapshot_epochs"]) == 20  # the snapshots are kept
 
 
 def send(process, signum, to):
@@ -146,7 +146,7 @@ def test_a_stop_during_the_prediction_ends_it_there_and_saves_the_points_so_far(
     process = start_script("--hidden-size", 256, "--epochs", 1, "--future", 10000, "--out", tmp_path,
                            start_new_session=True)
     read_until(process, "| epoch 1 / 1")  # training is over; the prediction of 10091 points takes a minute
-    time.sleep(1)
+    time.sleep(0.3)
     started = time.monotonic()
     send(process, signal.SIGINT, to)
     out, err = process.communicate(timeout=30)
@@ -223,7 +223,7 @@ def test_a_stop_during_a_sweep_saves_every_model(tmp_path, to):
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
 def test_a_worker_killed_as_by_the_oom_killer_costs_only_its_model(tmp_path):
-    process = start_script("--seeds", 1, 2, 3, "--epochs", 500, "--fast", "--out", tmp_path)
+    process = start_script("--seeds", 1, 2, 3, "--epochs", 150, "--fast", "--out", tmp_path)
     workers = wait_for_training(process, 2)
     os.kill(workers[0], signal.SIGKILL)
     out, err = process.communicate(timeout=180)
@@ -242,7 +242,7 @@ def test_a_worker_killed_as_by_the_oom_killer_costs_only_its_model(tmp_path):
 @pytest.mark.parametrize("moment", ["while training", "while the workers send results no one reads"])
 def test_no_worker_outlives_a_killed_sweep(tmp_path, moment):
     epochs = 100000 if moment == "while training" else 3
-    process = start_script("--seeds", 1, 2, "--epochs", epochs, "--future", 5000, "--out", tmp_path)
+    process = start_script("--seeds", 1, 2, "--epochs", epochs, "--future", 5000, "--fast", "--out", tmp_path)
     workers = wait_for_training(process, 2)
     if moment != "while training":
         process.send_signal(signal.SIGSTOP)  # as a debugger or a loaded machine: no one reads the results
@@ -311,7 +311,7 @@ def test_without_semaphores_term_still_saves_a_sweep(tmp_path, no_semaphores):
 def test_an_interrupted_sweep_then_another_in_one_process(tmp_path, capsys):
     import matplotlib.pyplot as plt
     handlers = {signum: signal.getsignal(signum) for signum in m.STOP_WORDS}
-    timer = threading.Timer(3, os.kill, (os.getpid(), signal.SIGINT))  # a real Ctrl-C, to this process
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))  # a real Ctrl-C, to this process
     timer.start()
     try:
         assert m.main(["--seeds", "1", "2", "--epochs", "100000", "--no-show", "--out", str(tmp_path / "a")]) == 130
@@ -349,7 +349,7 @@ def test_a_stop_signal_ignored_by_whoever_started_the_run_stays_ignored(tmp_path
                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
     read_until(process, "| epoch")
     process.send_signal(signal.SIGHUP)
-    time.sleep(1)
+    time.sleep(0.5)
     assert process.poll() is None  # still training
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
