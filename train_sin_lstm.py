@@ -1311,8 +1311,9 @@ def plot_loss_curve(ax, loss, color="tab:blue", s=None, noisy=None):
     ax.plot(epochs, loss, color=color, marker="o" if len(loss) <= 30 else None, ms=4)
     floor = noise_floor(s, noisy) if s is not None and s.noise else None
     if floor:
+        used, windows = windows_used(s)
         ax.axhline(floor, color="0.35", lw=1, ls="--", label=f"noise floor {floor:.3g}: the loss of the clean sine"
-                   + ("" if windows_used(s)[0] == windows_used(s)[1] else " (on average)"))
+                   + ("" if used == windows else " (on average)"))
     log = len(loss) > 1 and loss.min() > 0 and loss.max() >= 10 * loss.min()
     if log:
         ax.set_yscale("log")
