@@ -545,3 +545,12 @@ def test_the_gradient_flow_of_a_cell_without_a_cell_state_names_one_line_style()
     r = m.run(s, s.seed)
     r.gradient_flows = m.gradient_flows(s, r)
     assert m.plot_gradient_flow(s, r).axes[0].get_ylabel() == "||dl/dh_t||, log scale"
+
+
+@pytest.mark.parametrize("flags, label", [([], "the loss of the clean sine"),
+                                          (["--batch-size", 11], "the loss of the clean sine (on average)")])
+def test_the_noise_floors_legend_says_when_it_is_an_average(flags, label):
+    s = settings("--epochs", 2, *flags)  # batch size 11: an epoch draws 88 of the 90 windows
+    r = m.run(s, s.seed)
+    labels = [text.get_text() for text in m.plot_loss(s, r).axes[0].get_legend().get_texts()]
+    assert [text for text in labels if text.startswith("noise floor")][0].endswith(label)
