@@ -1322,7 +1322,7 @@ def plot_loss_curve(ax, loss, color="tab:blue", s=None, noisy=None):
         ax.set_xlim(0.5, max(len(loss), 1) + 0.5)
     dropout = ", dropout on" if s is not None and s.dropout else ""  # as training measured it
     ax.set(xlabel="epoch", ylabel=f"loss (sum of the epoch's minibatch losses{dropout})"
-           + (", log scale" if log else ""))
+           + (",\nlog scale" if log else ""))  # two lines: one is longer than the axes are high
     ax.grid(True, which="both", alpha=0.3)
 
 
@@ -1540,7 +1540,7 @@ def plot_gradient_flow(s, r):
     ax.set_title(f"How far back through time the gradient reaches: the {s.cell.upper()}{layers}, seed {r.seed}\n"
                  f"{settings_text(s)}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2 if s.layers > 1 else 1, loc="upper right")
+    ax.legend(fontsize=7, ncol=2 if s.layers > 1 else 1, loc="best")  # where it hides the fewest points
     return fig
 
 

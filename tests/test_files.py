@@ -213,6 +213,18 @@ def test_the_y_label_and_the_legend_are_inside_the_image(tmp_path):
     assert legend.y1 < fig.axes[0].get_window_extent().y0
 
 
+def test_the_longest_loss_label_is_inside_the_image(tmp_path):
+    """With dropout and a log scale the y label is at its longest; it once ran past the image's top and bottom."""
+    from matplotlib.image import imread
+    s = settings("--epochs", 2, "--dropout", 0.3)
+    r = SimpleNamespace(loss=np.array([1.5, 0.3, 0.01]), seed=773, status="done", noisy=NOISY)
+    fig = m.plot_loss(s, r)
+    m.Output(str(tmp_path), ["loss.png"]).figure("loss.png", fig)
+    label = fig.axes[0].yaxis.label.get_window_extent()
+    assert 0 <= label.x0 and 0 <= label.y0 and label.y1 <= fig.bbox.y1
+    assert (imread(tmp_path / "loss.png")[:, :3, :3] == 1).all()  # nothing cut at the left edge
+
+
 def test_every_title_fits_in_its_figure_above_its_axes_however_long_the_settings():
     """Titles are wrapped to the room over their axes: long setting values once pushed loss.png's title (a
     7-inch figure) past the image's right edge."""
