@@ -1517,7 +1517,7 @@ def plot_gates(s, r):
 def plot_gradient_flow(s, r):
     """||dl/dh_t|| (solid) and, for the LSTM, ||dl/dc_t|| (dashed) against the steps back from the loss, at the
     initial weights (faint) and the trained ones, for every layer."""
-    fig, ax = new_figure(s, "How far back the gradient reaches", (8, 5.5))
+    fig, ax = new_figure(s, "How far back the gradient reaches", (8, 5.5 + 0.6 * s.layers))  # the legend under it
     colors = ("tab:red", "tab:purple", "tab:green", "tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan",
               "tab:gray", "tab:blue")  # a layer each
     variables = (("", "-", "h"), ("_c", "--", "c")) if s.cell == "lstm" else (("", "-", "h"),)
@@ -1540,7 +1540,8 @@ def plot_gradient_flow(s, r):
     ax.set_title(f"How far back through time the gradient reaches: the {s.cell.upper()}{layers}, seed {r.seed}\n"
                  f"{settings_text(s)}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2 if s.layers > 1 else 1, loc="best")  # where it hides the fewest points
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2 if s.layers > 1 else 1, fontsize=7,
+              frameon=False)  # under the axes, as the waveform's: with several layers no corner is free
     return fig
 
 
